@@ -1,0 +1,144 @@
+"""Reading weights safely and loading them strictly, with errors a person can act on.
+
+- ``.safetensors`` files load lazily (mmap); pickles (``.bin``/``.pth``/``.pt``) only through
+  ``torch.load(weights_only=True)``, with an explicit allow-list for the non-tensor objects some
+  official containers hold.
+- Official containers are unwrapped (``model_pos``, ``model``, ``state_dict``, ...) and DataParallel's
+  ``module.`` prefixes stripped.
+- ``load_strict`` compares keys and shapes first and raises one readable diff.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import tempfile
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+# Keys under which official training scripts store the model's weights, in order of preference.
+CONTAINER_KEYS = ("model_pos", "model", "state_dict", "model_state_dict", "module")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read or does not fit the model."""
+
+
+def _is_state_dict(obj) -> bool:
+    return isinstance(obj, dict) and bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
+
+
+def read_weights(path: str | os.PathLike, safe_globals: Iterable = ()) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint file, unwrapped from its container, ``module.`` stripped."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    if path.suffix == ".safetensors":
+        try:
+            obj = load_file(path)
+        except SafetensorError as exc:
+            raise CheckpointError(f"{path} is not a readable safetensors file (truncated or corrupted?): {exc}") from exc
+    else:
+        obj = _torch_load(path, list(safe_globals))
+    state = _unwrap(obj, path)
+    if all(k.startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}
+    return state
+
+
+def _torch_load(path: Path, safe_globals: list) -> object:
+    try:
+        with torch.serialization.safe_globals(safe_globals):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        match = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        what = f" It holds a {match.group(1)} object." if match else ""
+        raise CheckpointError(
+            f"{path} holds objects that are not safe to unpickle, so it was not opened.{what} "
+            "posezoo only loads pickles with torch.load(weights_only=True); if you trust the file, "
+            "convert it on a machine where you may open it, or save its state_dict alone.") from exc
+    except (EOFError, RuntimeError, zipfile.BadZipFile, ValueError) as exc:
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (truncated or corrupted?): {exc}") from exc
+
+
+def _unwrap(obj: object, path: Path) -> dict[str, torch.Tensor]:
+    if _is_state_dict(obj):
+        return obj
+    if isinstance(obj, dict):
+        for key in CONTAINER_KEYS:
+            if _is_state_dict(obj.get(key)):
+                return obj[key]
+        keys = ", ".join(map(repr, list(obj)[:8]))
+        raise CheckpointError(f"{path} holds no weights under any of {CONTAINER_KEYS} (top-level keys: {keys})")
+    raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a state dict")
+
+
+def _summarise(keys: Iterable[str], limit: int = 8) -> str:
+    """Keys grouped by pattern (block indices as ``*``), at most ``limit`` groups."""
+    groups: dict[str, int] = {}
+    for key in sorted(keys):
+        pattern = re.sub(r"\.\d+(?=\.)", ".*", key)
+        groups[pattern] = groups.get(pattern, 0) + 1
+    items = [f"{p}" + (f" (x{n})" if n > 1 else "") for p, n in groups.items()]
+    more = f", ... {len(items) - limit} more" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
+def key_diff(model: nn.Module, state: dict[str, torch.Tensor]) -> str | None:
+    """A readable description of what does not fit, or None when keys and shapes all match."""
+    expected = model.state_dict(keep_vars=True)
+    missing = set(expected) - set(state)
+    unexpected = set(state) - set(expected)
+    wrong = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+             for k in sorted(set(expected) & set(state)) if state[k].shape != expected[k].shape]
+    if not (missing or unexpected or wrong):
+        return None
+    lines = []
+    if missing:
+        lines.append(f"missing ({len(missing)}): {_summarise(missing)}")
+    if unexpected:
+        lines.append(f"unexpected ({len(unexpected)}): {_summarise(unexpected)}")
+    if wrong:
+        lines.append(f"wrong shape ({len(wrong)}): " + "; ".join(wrong[:6]) + (" ..." if len(wrong) > 6 else ""))
+    return "\n  ".join(lines)
+
+
+def load_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str = "checkpoint") -> nn.Module:
+    """Load ``state`` into ``model`` (built on any device, meta included) with exact keys and shapes.
+
+    On the meta device the tensors are assigned, not copied; they are cast to the model's dtype.
+    """
+    diff = key_diff(model, state)
+    if diff:
+        raise CheckpointError(f"{source} does not fit {type(model).__name__}:\n  {diff}")
+    expected = model.state_dict(keep_vars=True)
+    on_meta = any(t.is_meta for t in expected.values())
+    state = {k: (v.to(expected[k].dtype) if v.dtype != expected[k].dtype and v.is_floating_point() else v)
+             for k, v in state.items()}
+    model.load_state_dict(state, strict=True, assign=on_meta)
+    leftover = [n for n, t in list(model.named_parameters()) + list(model.named_buffers()) if t.is_meta]
+    if leftover:
+        raise RuntimeError(f"{type(model).__name__} kept tensors on the meta device after loading: {leftover[:5]} "
+                           "(a non-persistent buffer: derive it in forward instead)")
+    return model
+
+
+def save_weights_atomic(state: dict[str, torch.Tensor], path: str | os.PathLike,
+                        metadata: dict[str, str] | None = None) -> None:
+    """Write a safetensors file atomically: a temp file in the same folder, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file({k: v.detach().contiguous() for k, v in state.items()}, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

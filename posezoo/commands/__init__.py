@@ -1,0 +1,1 @@
+"""Sub-commands of the ``posezoo`` command line, one module each (see :mod:`posezoo.cli`)."""

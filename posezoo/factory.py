@@ -1,0 +1,203 @@
+"""``create``, ``save`` and checkpoint conversion: names, folders and files to models and back."""
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from posezoo import __version__
+from posezoo.checkpoint import CheckpointError, load_strict, read_weights, save_weights_atomic
+from posezoo.entries import ModelEntry, Weights, get_entry
+from posezoo.models.composed import DERIVED_HEAD_ARGS, PoseModel
+from posezoo.registry import BACKBONES, CONVERTERS, HEADS
+
+FORMAT_VERSION = 1
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_KEYS = {"format_version", "library", "posezoo_version", "name", "architecture", "model", "meta"}
+
+
+def _arg_names(cls: type) -> set[str]:
+    return {n for n, p in inspect.signature(cls.__init__).parameters.items()
+            if n != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def route_overrides(config: dict, overrides: dict[str, Any]) -> dict:
+    """Send each override to the part whose constructor has that argument (backbone first).
+
+    ``{"backbone": {...}, "head": {...}}`` + ``depth=2, dim_out=4`` -> updated copy. A name no part
+    takes is an error listing every valid name.
+    """
+    config = {part: dict(cfg) for part, cfg in config.items()}
+    owners = {
+        "backbone": _arg_names(_part_class(BACKBONES, config["backbone"]["type"], "backbone")),
+        "head": _arg_names(_part_class(HEADS, config["head"]["type"], "head")) - set(DERIVED_HEAD_ARGS),
+    }
+    for name, value in overrides.items():
+        part = next((p for p, names in owners.items() if name in names), None)
+        if part is None:
+            valid = sorted(owners["backbone"] | owners["head"])
+            raise TypeError(f"unknown hyper-parameter {name!r} for {config['backbone']['type']} + "
+                            f"{config['head']['type']}; valid: {', '.join(valid)}")
+        config[part][name] = value
+    return config
+
+
+def _part_class(registry, name: str, kind: str) -> type:
+    cls = registry.get(name)
+    if cls is None:
+        raise KeyError(f"no {kind} named {name!r} is registered; known: {', '.join(registry.names())}")
+    return cls
+
+
+def _entry_meta(entry: ModelEntry) -> dict[str, Any]:
+    return {"name": entry.name, "family": entry.family, "layout": entry.layout, "input": entry.input,
+            "output": entry.output, "max_frames": entry.max_frames, "licence": entry.licence}
+
+
+def build(config: dict, meta: dict | None = None, device: str | torch.device | None = None) -> PoseModel:
+    """A ``PoseModel`` from ``{"backbone": ..., "head": ...}``; ``device='meta'`` allocates nothing."""
+    with torch.device(device or "cpu"):
+        return PoseModel(config["backbone"], config["head"], meta=meta)
+
+
+def _converter(family: str):
+    converter = CONVERTERS.get(family)
+    if converter is None:
+        raise KeyError(f"no converter for family {family!r}; known: {', '.join(CONVERTERS.names())}")
+    return converter
+
+
+def _convert(state: dict[str, torch.Tensor], family: str, path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    try:
+        return _converter(family)(state)
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: {exc}") from exc
+
+
+def convert_checkpoint(path: str | os.PathLike, family: str) -> dict[str, torch.Tensor]:
+    """An official checkpoint file of ``family`` as a posezoo state dict."""
+    state = read_weights(path, getattr(_converter(family), "safe_globals", ()))
+    return _convert(state, family, path)
+
+
+def load_checkpoint(model: PoseModel, path: str | os.PathLike, family: str | None = None) -> PoseModel:
+    """Load an official or posezoo checkpoint into ``model`` strictly."""
+    family = family or model.meta.get("family")
+    safe_globals = getattr(_converter(family), "safe_globals", ()) if family else ()
+    state = read_weights(path, safe_globals)
+    if set(state) != set(model.state_dict()):  # not already in posezoo's layout
+        if family is None:
+            raise CheckpointError(f"{path}: keys do not match the model and its family is unknown")
+        state = _convert(state, family, path)
+    return load_strict(model, state, source=str(path))
+
+
+def create(name_or_dir: str | os.PathLike, pretrained: bool = False, checkpoint: str | os.PathLike | None = None,
+           **overrides: Any) -> PoseModel:
+    """Build a model by name (``"dstformer-lift"``, ``"arch.tag"``), from a saved folder, or from the Hub.
+
+    Args:
+        name_or_dir: a registry name, a folder written by :func:`save`, or ``"hf-hub:org/name[@rev]"``.
+        pretrained: download and load the entry's published weights (the tag's, or the first).
+        checkpoint: a local checkpoint file (official MotionBERT/VideoPose3D/... or posezoo safetensors).
+        **overrides: hyper-parameters by their official names, routed to the part that owns them.
+    """
+    source = str(name_or_dir)
+    if source.startswith("hf-hub:"):
+        from posezoo.hub import create_from_hub
+
+        return create_from_hub(source[len("hf-hub:"):], checkpoint=checkpoint, **overrides)
+    if Path(source).is_dir():
+        model = load_dir(source, **overrides)
+    else:
+        entry, weights = get_entry(source)
+        if pretrained and weights is None:
+            if not entry.weights:
+                raise ValueError(f"{entry.name} has no published weights; train it or pass checkpoint=")
+            weights = next(iter(entry.weights.values()))
+        config = route_overrides(entry.model_config(), overrides)
+        lazy = pretrained or checkpoint is not None
+        model = build(config, meta=_entry_meta(entry), device="meta" if lazy else None)
+        if pretrained:
+            model = _load_published(model, entry, weights)
+    if checkpoint is not None:
+        load_checkpoint(model, checkpoint)
+    return model.eval()
+
+
+def _load_published(model: PoseModel, entry: ModelEntry, weights: Weights) -> PoseModel:
+    from posezoo.hub import download_weights
+
+    path = download_weights(entry, weights)
+    model.meta["weights"] = f"{entry.name}.{weights.tag}"
+    return load_strict(model, read_weights(path), source=f"{entry.name}.{weights.tag} ({path})")
+
+
+def read_config(folder: str | os.PathLike) -> dict:
+    """The ``config.json`` of a saved model, checked for format version and keys."""
+    path = Path(folder) / CONFIG_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder} has no {CONFIG_NAME}: not a model saved by posezoo.save")
+    try:
+        config = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
+    version = config.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(f"{path} has format_version {version!r}; this posezoo ({__version__}) reads "
+                         f"up to {FORMAT_VERSION}: upgrade posezoo")
+    unknown = sorted(set(config) - CONFIG_KEYS)
+    if unknown:
+        raise ValueError(f"{path} has unknown keys {unknown}; expected {sorted(CONFIG_KEYS)}")
+    model = config.get("model")
+    if not isinstance(model, dict) or not {"backbone", "head"} <= set(model):
+        raise ValueError(f"{path}: 'model' must hold 'backbone' and 'head' configs")
+    _part_class(BACKBONES, model["backbone"].get("type"), "backbone")
+    _part_class(HEADS, model["head"].get("type"), "head")
+    return config
+
+
+def load_dir(folder: str | os.PathLike, **overrides: Any) -> PoseModel:
+    """Rebuild a model saved with :func:`save` and load its weights strictly."""
+    config = read_config(folder)
+    weights = Path(folder) / WEIGHTS_NAME
+    if not weights.is_file():
+        raise FileNotFoundError(f"{folder} has no {WEIGHTS_NAME}")
+    model = build(route_overrides(config["model"], overrides), meta=config.get("meta"), device="meta")
+    return load_strict(model, read_weights(weights), source=str(weights))
+
+
+def model_config_json(model: PoseModel) -> dict[str, Any]:
+    """What ``config.json`` holds for ``model``."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "library": "posezoo",
+        "posezoo_version": __version__,
+        "name": model.meta.get("name"),
+        "architecture": type(model).__name__,
+        "model": model.config,
+        "meta": model.meta,
+    }
+
+
+def save(model: PoseModel, folder: str | os.PathLike) -> Path:
+    """Write ``model.safetensors`` + ``config.json`` into ``folder`` (atomically, file by file)."""
+    if not isinstance(model, PoseModel):
+        raise TypeError(f"posezoo.save takes a model made by posezoo.create, got {type(model).__name__}")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = model_config_json(model)
+    save_weights_atomic(model.state_dict(), folder / WEIGHTS_NAME,
+                        metadata={"format": "pt", "posezoo_config": json.dumps(config)})
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{CONFIG_NAME}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(config, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, folder / CONFIG_NAME)
+    return folder

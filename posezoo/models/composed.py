@@ -1,0 +1,115 @@
+"""The one generic model class: any registered backbone composed with any registered head."""
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import torch
+from torch import nn
+
+from posezoo.registry import BACKBONES, HEADS, MODELS
+
+# What a backbone tells its head; a head takes those of these its constructor names.
+DERIVED_HEAD_ARGS = ("in_channels", "num_joints", "feature_layout", "num_frames")
+
+
+def resolve_args(cls: type, cfg: dict, owner: str) -> dict[str, Any]:
+    """``cfg`` completed with ``cls``'s defaults; unknown names raise listing the valid ones."""
+    params = {
+        name: p for name, p in inspect.signature(cls.__init__).parameters.items()
+        if name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
+    unknown = sorted(set(cfg) - set(params))
+    if unknown:
+        raise TypeError(f"{owner} {cls.__name__} has no argument(s) {unknown}; valid: {sorted(params)}")
+    resolved = {n: p.default for n, p in params.items() if p.default is not inspect.Parameter.empty}
+    resolved.update(cfg)
+    missing = sorted(set(params) - set(resolved))
+    if missing:
+        raise TypeError(f"{owner} {cls.__name__} needs argument(s) {missing}")
+    return resolved
+
+
+def _is_traced() -> bool:
+    return torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export()
+
+
+def check_pose_input(x: Any, num_joints: int, channels: int, max_frames: int | None,
+                     layout: str | None = None) -> None:
+    """Raise ``ValueError`` naming expected and actual when ``x`` is not a usable (..., T, J, C) pose."""
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"expected a torch.Tensor of shape (B, T, J, C), got {type(x).__name__}")
+    if x.ndim < 4:
+        raise ValueError(f"expected at least 4 dimensions (B, T, J, C), got shape {tuple(x.shape)}")
+    *lead, frames, joints, chans = x.shape
+    if joints != num_joints:
+        where = f" ({layout} layout)" if layout else ""
+        raise ValueError(f"expected {num_joints} joints{where} on dim -2, got {joints} "
+                         f"(shape {tuple(x.shape)}); convert the keypoints to the model's layout first")
+    if chans != channels:
+        raise ValueError(f"expected {channels} channels on dim -1, got {chans} (shape {tuple(x.shape)})")
+    if frames == 0 or 0 in lead:
+        raise ValueError(f"empty input: shape {tuple(x.shape)}")
+    if max_frames is not None and frames > max_frames:
+        raise ValueError(f"input has T={frames} frames but the model takes at most {max_frames}; "
+                         "cut the sequence into windows (posezoo's lift does this)")
+    if not x.is_floating_point():
+        raise ValueError(f"expected a floating point tensor, got {x.dtype}")
+    finite = torch.isfinite(x)
+    if not bool(finite.all()):
+        bad = (~finite).nonzero()
+        raise ValueError(f"input has {len(bad)} NaN/inf values, first at index {tuple(bad[0].tolist())}; "
+                         "fill or drop missing joints (confidence 0, x = y = 0) before the model")
+
+
+@MODELS.register_module()
+class PoseModel(nn.Module):
+    """A backbone and a head.
+
+    ``forward(x)``: x (B, [M,] T, J, C_in) -> the head's output. Leading dims before (T, J, C) are
+    folded into the batch for the backbone and restored for the head.
+    ``representation(x)``: the backbone's features, e.g. MotionBERT's (B, T, J, dim_rep).
+
+    ``meta`` holds the contract of the named entry (layout, input normalisation, output units, ...).
+    """
+
+    def __init__(self, backbone: dict, head: dict, meta: dict | None = None):
+        super().__init__()
+        backbone_cls = BACKBONES.get(backbone["type"])
+        head_cls = HEADS.get(head["type"])
+        if backbone_cls is None:
+            raise KeyError(f"no backbone named {backbone['type']!r}; registered: {BACKBONES.names()}")
+        if head_cls is None:
+            raise KeyError(f"no head named {head['type']!r}; registered: {HEADS.names()}")
+        backbone_args = resolve_args(backbone_cls, {k: v for k, v in backbone.items() if k != "type"}, "backbone")
+        self.backbone = backbone_cls(**backbone_args)
+        head_params = inspect.signature(head_cls.__init__).parameters
+        derived = {k: getattr(self.backbone, k) for k in DERIVED_HEAD_ARGS
+                   if k in head_params and hasattr(self.backbone, k)}
+        head_cfg = {k: v for k, v in head.items() if k != "type" and k not in derived}
+        head_args = resolve_args(head_cls, {**head_cfg, **derived}, "head")
+        self.head = head_cls(**head_args)
+        self.config = {
+            "backbone": {"type": backbone["type"], **backbone_args},
+            "head": {"type": head["type"], **{k: v for k, v in head_args.items() if k not in derived}},
+        }
+        self.meta = dict(meta or {})
+
+    @property
+    def max_frames(self) -> int | None:
+        return getattr(self.backbone, "max_frames", None)
+
+    def check_input(self, x: torch.Tensor) -> None:
+        check_pose_input(x, self.backbone.num_joints, self.backbone.dim_in, self.max_frames,
+                         self.meta.get("layout"))
+
+    def representation(self, x: torch.Tensor) -> torch.Tensor:
+        """Backbone features of x (..., T, J, C_in), leading dims kept."""
+        if not _is_traced():
+            self.check_input(x)
+        lead = x.shape[:-3]
+        features = self.backbone(x.reshape(-1, *x.shape[-3:]))
+        return features.reshape(*lead, *features.shape[1:])
+
+    def forward(self, x: torch.Tensor) -> Any:
+        return self.head(self.representation(x))

@@ -98,16 +98,28 @@ def load_checkpoint(model: PoseModel, path: str | os.PathLike, family: str | Non
     return load_strict(model, state, source=str(path))
 
 
-def create(name_or_dir: str | os.PathLike, pretrained: bool = False, checkpoint: str | os.PathLike | None = None,
-           **overrides: Any) -> PoseModel:
+def create(name_or_dir: str | os.PathLike | None = None, pretrained: bool = False,
+           checkpoint: str | os.PathLike | None = None, *, backbone: str | None = None,
+           head: str | None = None, **overrides: Any) -> PoseModel:
     """Build a model by name (``"dstformer-lift"``, ``"arch.tag"``), from a saved folder, or from the Hub.
 
     Args:
         name_or_dir: a registry name, a folder written by :func:`save`, or ``"hf-hub:org/name[@rev]"``.
+            May be omitted when ``backbone`` and ``head`` are given.
         pretrained: download and load the entry's published weights (the tag's, or the first).
         checkpoint: a local checkpoint file (official MotionBERT/VideoPose3D/... or posezoo safetensors).
+        backbone, head: registered part names (``"dstformer"``, ``"lift"``, ``"action"``, ...) to mix
+            and match; ``head`` alone swaps the head of a named entry.
         **overrides: hyper-parameters by their official names, routed to the part that owns them.
     """
+    if name_or_dir is None:
+        if backbone is None or head is None:
+            raise TypeError("create() needs a model name, or both backbone= and head=")
+        config = route_overrides({"backbone": {"type": backbone}, "head": {"type": head}}, overrides)
+        model = build(config, meta={"name": f"{backbone}-{head}"}, device="meta" if checkpoint else None)
+        if checkpoint is not None:
+            load_checkpoint(model, checkpoint)
+        return model.eval()
     source = str(name_or_dir)
     if source.startswith("hf-hub:"):
         from posezoo.hub import create_from_hub
@@ -121,9 +133,19 @@ def create(name_or_dir: str | os.PathLike, pretrained: bool = False, checkpoint:
             if not entry.weights:
                 raise ValueError(f"{entry.name} has no published weights; train it or pass checkpoint=")
             weights = next(iter(entry.weights.values()))
-        config = route_overrides(entry.model_config(), overrides)
+        config = entry.model_config()
+        meta = _entry_meta(entry)
+        if backbone is not None:
+            raise TypeError("backbone= goes with head= and no model name; to change a named model's "
+                            "backbone, pick another entry")
+        if head is not None:
+            if pretrained:
+                raise ValueError("pretrained weights are for the entry's own head; drop head= or pretrained=")
+            config["head"] = {"type": head}
+            meta["name"] = f"{entry.name}+{head}"
+        config = route_overrides(config, overrides)
         lazy = pretrained or checkpoint is not None
-        model = build(config, meta=_entry_meta(entry), device="meta" if lazy else None)
+        model = build(config, meta=meta, device="meta" if lazy else None)
         if pretrained:
             model = _load_published(model, entry, weights)
     if checkpoint is not None:

@@ -95,7 +95,7 @@ class DSTBlock(nn.Module):
         return self._spatial(self._temporal(x))
 
 
-@BACKBONES.register_module()
+@BACKBONES.register_module(name=["DSTformer", "dstformer"])
 class DSTformer(nn.Module):
     """MotionBERT's DSTformer backbone: (B, T, J, dim_in) -> representation (B, T, J, dim_rep).
 

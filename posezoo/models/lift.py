@@ -7,7 +7,7 @@ from torch import nn
 from posezoo.registry import HEADS
 
 
-@HEADS.register_module()
+@HEADS.register_module(name=["LiftHead", "lift"])
 class LiftHead(nn.Module):
     """A linear map to ``dim_out`` channels per joint.
 

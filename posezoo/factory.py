@@ -153,10 +153,17 @@ def create(name_or_dir: str | os.PathLike | None = None, pretrained: bool = Fals
     return model.eval()
 
 
-def _load_published(model: PoseModel, entry: ModelEntry, weights: Weights) -> PoseModel:
-    from posezoo.hub import download_weights
+EMBEDDED_WEIGHTS = Path(__file__).resolve().parent / "weights"
 
-    path = download_weights(entry, weights)
+
+def _load_published(model: PoseModel, entry: ModelEntry, weights: Weights) -> PoseModel:
+    """Weights shipped inside the package (``embedded = "<file>"`` in the entry) or from the Hub."""
+    if "embedded" in weights.extra:
+        path = EMBEDDED_WEIGHTS / weights.extra["embedded"]
+    else:
+        from posezoo.hub import download_weights
+
+        path = download_weights(entry, weights)
     model.meta["weights"] = f"{entry.name}.{weights.tag}"
     return load_strict(model, read_weights(path), source=f"{entry.name}.{weights.tag} ({path})")
 

@@ -1,0 +1,49 @@
+"""``posezoo lift INPUT``: 2D keypoints from a detector to 3D poses, optionally rendered."""
+from __future__ import annotations
+
+import argparse
+
+NAME = "lift"
+HELP = "lift 2D keypoints (COCO/AlphaPose/OpenPose JSON, .npy/.npz, .csv) to 3D"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", help="keypoint file or OpenPose JSON folder")
+    parser.add_argument("--model", default=None, help="named model with weights, saved folder or hf-hub: id "
+                                                      "(default: the embedded model)")
+    parser.add_argument("--layout", default="auto",
+                        help="input layout: coco-17, halpe-26, openpose-25, h36m-17, mediapipe-33 or auto")
+    parser.add_argument("--size", nargs=2, type=int, metavar=("W", "H"), help="image size in pixels")
+    parser.add_argument("--fps", type=float, help="frame rate (for the rendering and the output)")
+    parser.add_argument("--out", default="poses.npz", help="output .npz or .json (default poses.npz)")
+    parser.add_argument("--render", help="also write an animation (.gif, or .mp4 with ffmpeg)")
+    parser.add_argument("--flip", action="store_true", help="flip test-time averaging")
+    parser.add_argument("--scale", action="store_true", help="metric scale from bone lengths for normalised outputs")
+    parser.add_argument("--max-gap", type=int, default=10, help="longest run of missing frames to interpolate")
+    parser.add_argument("--device", default="cpu")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from posezoo.lift import DEFAULT_MODEL, lift
+    from posezoo.render import render
+
+    console = Console(stderr=True)
+    layout = None if args.layout == "auto" else args.layout
+    with console.status(f"lifting {args.input}"):
+        result = lift(args.input, layout=layout, image_size=tuple(args.size) if args.size else None,
+                      model=args.model or DEFAULT_MODEL, flip=args.flip, max_gap=args.max_gap,
+                      scale=args.scale, device=args.device, fps=args.fps)
+    out = result.save(args.out)
+    frames = len(result.frames)
+    console.print(f"{len(result.poses)} track(s) x {frames} frames -> {out} "
+                  f"({result.units}, {result.frame} frame; model {result.model})")
+    if args.render:
+        first = sorted(result.poses)[0]
+        render(result.poses[first], args.render, result.layout, keypoints_2d=result.inputs_2d[first],
+               fps=result.fps or 25.0, title=f"{Path(args.input).name}: track {first}")
+        console.print(f"rendered track {first} -> {args.render}")
+    return 0

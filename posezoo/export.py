@@ -1,0 +1,49 @@
+"""Exporting models for deployment: ONNX or a torch.export program, with a dynamic frame axis
+where the architecture allows any clip length (fixed-window models keep their window)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from posezoo.models.composed import PoseModel
+
+
+def example_input(model: PoseModel, frames: int | None = None, batch: int = 1) -> torch.Tensor:
+    backbone = model.backbone
+    frames = frames or getattr(backbone, "num_frames", None) or min(27, model.max_frames or 27)
+    return torch.zeros(batch, frames, backbone.num_joints, backbone.dim_in)
+
+
+def dynamic_shapes(model: PoseModel, x: torch.Tensor) -> tuple[dict, ...]:
+    """Batch always dynamic; frames dynamic unless the backbone takes a fixed window."""
+    from torch.export import Dim
+
+    axes = {0: Dim("batch", min=1, max=4096)}
+    if getattr(model.backbone, "num_frames", None) is None:
+        axes[1] = Dim("frames", min=2, max=model.max_frames or 100_000)
+    return (axes,)
+
+
+def export_model(model: PoseModel, out: str | os.PathLike, fmt: str = "onnx", frames: int | None = None) -> Path:
+    """Write ``model`` to ``out`` as ``fmt`` = ``onnx`` (needs the onnx and onnxscript packages)
+    or ``torch-export`` (a ``.pt2`` program for ``torch.export.load``)."""
+    out = Path(out)
+    model = model.eval()
+    x = example_input(model, frames, batch=2)
+    shapes = dynamic_shapes(model, x)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "torch-export":
+        program = torch.export.export(model, (x,), dynamic_shapes=shapes)
+        torch.export.save(program, out)
+    elif fmt == "onnx":
+        try:
+            import onnxscript  # noqa: F401  (the exporter needs it)
+        except ImportError as exc:
+            raise ValueError("ONNX export needs: pip install onnx onnxscript") from exc
+        torch.onnx.export(model, (x,), out, dynamic_shapes=shapes, dynamo=True,
+                          input_names=["keypoints"], output_names=["output"])
+    else:
+        raise ValueError(f"unknown export format {fmt!r}: use onnx or torch-export")
+    return out

@@ -1,0 +1,303 @@
+"""Lifting users' 2D keypoints to 3D: any length, any common layout, one call.
+
+``posezoo.lift(keypoints, layout=..., image_size=..., model=...)`` takes a file path, a
+:class:`~posezoo.keypoints.KeypointTracks` or an array (T, J, 2|3) / (P, T, J, 2|3) in pixels, and
+returns a :class:`LiftResult`: per track, 3D joints in the model's declared units and frame.
+
+Pipeline, per track: fill short gaps -> convert the layout to the model's -> normalise as the
+model was trained -> run the model over windows (one forward when T fits; overlapping windows
+cross-faded for sequence-to-sequence models; one window per frame for fixed-window models;
+the whole sequence for convolutional models) -> optional flip averaging -> optional metric scale.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from posezoo.keypoints import KeypointTracks, read_keypoints
+
+DEFAULT_MODEL = "dstformer-xs-lift.mocap"
+MAX_GAP = 10  # frames interpolated at most; a longer gap is refused
+
+
+@dataclass
+class LiftResult:
+    """3D poses of each track. ``poses[id]``: (T, J, 3) float32; ``confidence[id]``: (T, J) the
+    input confidence after layout conversion (0 where a frame was interpolated)."""
+
+    poses: dict[int, np.ndarray]
+    confidence: dict[int, np.ndarray]
+    frames: np.ndarray
+    joint_names: tuple[str, ...]
+    layout: str
+    units: str
+    frame: str
+    model: str
+    fps: float | None = None
+    inputs_2d: dict[int, np.ndarray] = field(default_factory=dict)  # (T, J, 3) pixels, model layout
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write ``.npz`` or ``.json`` atomically (a temp file renamed into place)."""
+        path = Path(path)
+        ids = sorted(self.poses)
+        info = {"track_ids": ids, "joint_names": list(self.joint_names), "layout": self.layout,
+                "units": self.units, "frame": self.frame, "model": self.model, "fps": self.fps, **self.meta}
+        fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", suffix=path.suffix)
+        os.close(fd)
+        try:
+            if path.suffix == ".json":
+                payload = {**info, "frames": self.frames.tolist(),
+                           "poses_3d": {str(i): self.poses[i].round(6).tolist() for i in ids},
+                           "confidence": {str(i): self.confidence[i].round(4).tolist() for i in ids}}
+                Path(tmp).write_text(json.dumps(payload))
+            elif path.suffix == ".npz":
+                with open(tmp, "wb") as f:
+                    np.savez_compressed(
+                        f, poses_3d=np.stack([self.poses[i] for i in ids]),
+                        confidence=np.stack([self.confidence[i] for i in ids]), frames=self.frames,
+                        track_ids=np.array(ids), joint_names=np.array(self.joint_names),
+                        keypoints_2d=np.stack([self.inputs_2d[i] for i in ids]) if self.inputs_2d else np.zeros(0),
+                        meta_json=np.array(json.dumps(info)))
+            else:
+                raise ValueError(f"output must end in .npz or .json, got {path.name!r}")
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return path
+
+
+def fill_gaps(track: np.ndarray, max_gap: int = MAX_GAP) -> tuple[np.ndarray, np.ndarray]:
+    """Interpolate missing frames (NaN rows) of a (T, J, 3) track linearly; edges are held.
+
+    Returns the filled track and a (T,) mask of the frames that were filled. A gap longer than
+    ``max_gap`` frames raises ``ValueError``.
+    """
+    missing = np.isnan(track).any(axis=(1, 2))
+    if missing.all():
+        raise ValueError("the track has no detected frame")
+    runs = _runs(missing)
+    too_long = [(a, b) for a, b in runs if b - a > max_gap]
+    if too_long:
+        a, b = too_long[0]
+        raise ValueError(f"frames {a}..{b - 1} ({b - a} frames) are missing, more than the {max_gap} "
+                         "frames posezoo interpolates; cut the input there or raise max_gap")
+    if not runs:
+        return track, missing
+    t = np.arange(len(track))
+    valid = ~missing
+    filled = track.copy()
+    flat = filled.reshape(len(track), -1)
+    for column in range(flat.shape[1]):
+        flat[missing, column] = np.interp(t[missing], t[valid], flat[valid, column])
+    return filled, missing
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) of each run of True."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)))
+
+
+def normalise_screen(xy: np.ndarray, width: float, height: float) -> np.ndarray:
+    """Pixels -> MotionBERT/VideoPose3D screen coordinates: x / w * 2 - 1, y / w * 2 - h / w."""
+    if width <= 0 or height <= 0:
+        raise ValueError(f"image size must be positive, got {width} x {height}")
+    return xy / width * 2 - np.array([1, height / width], dtype=xy.dtype)
+
+
+def window_starts(length: int, window: int, overlap: int) -> list[int]:
+    """Starts of windows of ``window`` frames covering ``length`` frames, consecutive windows
+    sharing at least ``overlap`` frames; the last window ends at ``length``."""
+    if length <= window:
+        return [0]
+    stride = window - overlap
+    starts = list(range(0, length - window, stride))
+    return starts + [length - window]
+
+
+def _blend_weights(window: int, overlap: int) -> np.ndarray:
+    """A ramp 0 -> 1 over ``overlap`` frames at each end, so overlapping windows cross-fade."""
+    ramp = np.ones(window, dtype=np.float32)
+    if overlap:
+        rise = (np.arange(overlap, dtype=np.float32) + 1) / (overlap + 1)
+        ramp[:overlap] = rise
+        ramp[-overlap:] = rise[::-1]
+    return ramp
+
+
+class Lifter:
+    """A model with the knowledge of how to run it on sequences of any length."""
+
+    def __init__(self, model: str | torch.nn.Module = DEFAULT_MODEL, device: str = "cpu", batch_size: int = 32,
+                 overlap: int | None = None):
+        if isinstance(model, (str, os.PathLike)):
+            model = load_trained(str(model))
+        self.model = model.to(device).eval()
+        self.device, self.batch_size = device, batch_size
+        backbone = self.model.backbone
+        self.fixed = getattr(backbone, "num_frames", None)  # one output frame per window of this size
+        self.window = self.model.max_frames
+        self.overlap = overlap if overlap is not None else (self.window // 4 if self.window else 0)
+        self.layout = self.model.meta.get("layout", "h36m-17")
+
+    def _forward(self, clips: torch.Tensor) -> torch.Tensor:
+        outs = [self.model(chunk.to(self.device)).float().cpu() for chunk in clips.split(self.batch_size)]
+        return torch.cat(outs)
+
+    @torch.inference_mode()
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """x (T, J, C) normalised -> (T, J, 3)."""
+        seq = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        T = len(seq)
+        if self.fixed:  # centre-frame models: one edge-padded window per output frame
+            half = self.fixed // 2
+            padded = torch.cat([seq[:1].expand(half, -1, -1), seq, seq[-1:].expand(self.fixed - 1 - half, -1, -1)])
+            windows = padded.unfold(0, self.fixed, 1).permute(0, 3, 1, 2)  # (T, F, J, C)
+            return self._forward(windows)[:, 0].numpy()
+        if self.window is None or T <= self.window:
+            return self._forward(seq[None])[0].numpy()
+        starts = window_starts(T, self.window, self.overlap)
+        clips = torch.stack([seq[s:s + self.window] for s in starts])
+        outs = self._forward(clips).numpy()
+        weights = _blend_weights(self.window, self.overlap)
+        total = np.zeros((T, *outs.shape[2:]), np.float32)
+        norm = np.zeros(T, np.float32)
+        for start, out in zip(starts, outs):
+            w = weights.copy()
+            if start == 0:
+                w[: self.overlap] = 1  # nothing to fade from before the first window
+            if start + self.window == T:
+                w[self.window - self.overlap:] = 1
+            total[start:start + self.window] += out * w[:, None, None]
+            norm[start:start + self.window] += w
+        return total / norm[:, None, None]
+
+
+def load_trained(name: str) -> torch.nn.Module:
+    """A model with trained weights: a saved folder, an hf-hub id, or a named entry's weights
+    (the tag's, or the entry's first). A name without weights is refused: random weights lift
+    nothing."""
+    from posezoo.entries import get_entry
+    from posezoo.factory import create
+
+    if Path(name).is_dir() or name.startswith("hf-hub:"):
+        return create(name)
+    entry, _ = get_entry(name)
+    if not entry.weights:
+        raise ValueError(f"{name} has no published weights; pass a trained model folder, an hf-hub: id "
+                         "or a named model with weights (posezoo list --pretrained)")
+    return create(name, pretrained=True)
+
+
+def lift(keypoints: str | os.PathLike | KeypointTracks | np.ndarray, layout: str | None = None,
+         image_size: tuple[int, int] | None = None, model: str | torch.nn.Module | Lifter = DEFAULT_MODEL,
+         flip: bool = False, max_gap: int = MAX_GAP, scale: bool = False, device: str = "cpu",
+         fps: float | None = None) -> LiftResult:
+    """Lift 2D keypoints in pixels to 3D with ``model``.
+
+    Args:
+        keypoints: a keypoint file / OpenPose folder, tracks, or an array (T, J, 2|3) or (P, T, J, 2|3).
+        layout: the input's keypoint layout (``coco-17``, ``halpe-26``, ``openpose-25``, ``h36m-17``,
+            ``mediapipe-33``); detected from the file or joint count when unambiguous.
+        image_size: (width, height) in pixels; without it each track is normalised by its own
+            bounding square (MotionBERT's crop_scale over the whole sequence).
+        flip: average with the mirrored input's mirrored output (test-time augmentation).
+        scale: rescale outputs given in normalised units to metres from bone lengths.
+    """
+    from posezoo.data.layouts import convert_keypoints, get_layout
+
+    tracks = _as_tracks(keypoints, layout)
+    if layout is not None:
+        tracks.layout = layout
+    if tracks.layout is None:
+        raise ValueError(f"cannot tell the keypoint layout of {tracks.num_joints} joints "
+                         "(17 could be coco-17 or h36m-17): pass layout=")
+    size = image_size or tracks.image_size
+    if size is not None and (size[0] <= 0 or size[1] <= 0):
+        raise ValueError(f"image size must be positive, got {size[0]} x {size[1]}")
+    lifter = model if isinstance(model, Lifter) else Lifter(model, device=device)
+    target = get_layout(lifter.layout)
+    result = LiftResult(poses={}, confidence={}, frames=tracks.frames, joint_names=target.joints,
+                        layout=target.name, units=lifter.model.meta.get("output", {}).get("units", "?"),
+                        frame=lifter.model.meta.get("output", {}).get("frame", "camera"),
+                        model=lifter.model.meta.get("weights") or lifter.model.meta.get("name") or "model",
+                        fps=fps or tracks.fps, meta={"input_layout": tracks.layout, "source": tracks.source})
+    for track_id, track in tracks.tracks.items():
+        filled, was_missing = fill_gaps(track, max_gap)
+        if not np.any(filled[..., 2] > 0):
+            raise ValueError(f"track {track_id}: every confidence is 0; nothing to lift")
+        converted = convert_keypoints(filled, tracks.layout, target.name)
+        confidence = converted[..., 2].copy()
+        confidence[was_missing] = 0
+        x = _normalise(converted, size)
+        if x.shape[-1] != lifter.model.backbone.dim_in:
+            x = x[..., : lifter.model.backbone.dim_in]
+        out = lifter.run(x)
+        if flip:
+            out = (out + target.flip(lifter.run(target.flip(x)))) / 2
+        if scale and result.units == "normalised":
+            out = out * metric_scale(out, target)
+        result.poses[track_id] = out.astype(np.float32)
+        result.confidence[track_id] = confidence.astype(np.float32)
+        result.inputs_2d[track_id] = converted.astype(np.float32)
+    if scale and result.units == "normalised":
+        result.units = "metres (scale from bone lengths)"
+    return result
+
+
+def _as_tracks(keypoints, layout: str | None) -> KeypointTracks:
+    if isinstance(keypoints, KeypointTracks):
+        return keypoints
+    if isinstance(keypoints, (str, os.PathLike)):
+        return read_keypoints(keypoints, layout)
+    from posezoo.keypoints import _from_array
+
+    return _from_array(np.asarray(keypoints), "array", layout)
+
+
+def _normalise(points: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    """(T, J, 3) pixels + confidence -> screen-normalised x, y; zero-confidence joints -> 0."""
+    out = points.astype(np.float32).copy()
+    valid = out[..., 2] > 0
+    if size is not None:
+        out[..., :2] = normalise_screen(out[..., :2], *size)
+    else:  # bounding square of the whole track mapped to [-1, 1]
+        xy = out[..., :2][valid]
+        low, high = xy.min(0), xy.max(0)
+        extent = float((high - low).max())
+        if extent <= 0:
+            raise ValueError("all visible keypoints are at one point; cannot normalise")
+        out[..., :2] = (out[..., :2] - (low + high) / 2) / extent * 2
+    out[~valid] = 0
+    return out
+
+
+# Typical adult bone lengths in metres (close to the Human3.6M subjects' average), per H36M-17 link.
+H36M_BONES_M = {
+    (0, 1): 0.133, (1, 2): 0.454, (2, 3): 0.450, (0, 4): 0.133, (4, 5): 0.454, (5, 6): 0.450,
+    (0, 7): 0.234, (7, 8): 0.254, (8, 9): 0.112, (9, 10): 0.115, (8, 11): 0.151, (11, 12): 0.279,
+    (12, 13): 0.249, (8, 14): 0.151, (14, 15): 0.279, (15, 16): 0.249,
+}
+
+
+def metric_scale(poses: np.ndarray, layout) -> float:
+    """The factor that makes the median total bone length of ``poses`` (T, J, 3) equal the H36M
+    mean skeleton's, in metres."""
+    if layout.name != "h36m-17":
+        raise ValueError(f"metric scale recovery knows the h36m-17 skeleton, not {layout.name}")
+    pairs = np.array(list(H36M_BONES_M))
+    lengths = np.linalg.norm(poses[:, pairs[:, 0]] - poses[:, pairs[:, 1]], axis=-1).sum(-1)
+    reference = sum(H36M_BONES_M.values())
+    median = float(np.median(lengths))
+    if median <= 0:
+        raise ValueError("degenerate 3D output: zero bone lengths")
+    return reference / median

@@ -36,6 +36,7 @@ _NUMPY_GLOBALS = {
     ("numpy._core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "scalar"),
     ("numpy._core.numeric", "_frombuffer"),
     ("collections", "OrderedDict"),
+    ("_codecs", "encode"),  # how protocol-2 pickles store bytes (array buffers); encodes text only
 }
 
 

@@ -137,3 +137,25 @@ def test_bad_inputs(tmp_path, data_dir):
         MocapLiftDataset([data_dir / "treadmill_openpose.npz"])
     with pytest.raises(ValueError, match="unknown camera settings"):
         MocapLiftDataset([data_dir / "deepmimic.npz"], cameras=dict(fov=3))
+
+
+def test_action_clip_dataset(data_dir):
+    from posezoo.data.datasets import ActionClipDataset
+
+    train = DATASETS.build(dict(type="ActionClipDataset", files=[str(data_dir / "bandai1.npz")],
+                                label="content", clip_len=64, split="train"))
+    test = ActionClipDataset([data_dir / "bandai1.npz"], label="content", clip_len=64, split="test")
+    assert len(train) + len(test) == 174 and len(train.classes) == 16 and train.classes == test.classes
+    assert not {train.files[0].clip_names[c] for _, c in train.clips} & {test.files[0].clip_names[c] for _, c in test.clips}
+    item = test[0]
+    assert item["inputs"].shape == (1, 64, 17, 3) and item["inputs"].dtype == torch.float32
+    assert isinstance(item["label"], int) and test.classes[item["label"]] == item["meta"]["label_name"]
+    assert item["meta"]["label_name"] in item["meta"]["clip"]  # Bandai names carry the content
+    assert torch.equal(test[0]["inputs"], item["inputs"])
+    batch = default_collate([test[0], test[1]])
+    assert batch["inputs"].shape == (2, 1, 64, 17, 3) and batch["label"].dtype == torch.int64
+    cropped = ActionClipDataset([data_dir / "bandai1.npz"], clip_len=64, split="test", normalise="crop_scale")
+    xy = cropped[0]["inputs"][..., :2]
+    assert float(xy.abs().max()) <= 0.5 + 1e-6  # scale_range [2, 2] for test: box inside [-0.5, 0.5]
+    with pytest.raises(ValueError, match="label 'mood'.*content"):
+        ActionClipDataset([data_dir / "bandai1.npz"], label="mood")

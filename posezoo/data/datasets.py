@@ -11,8 +11,12 @@ Every item is a dict that mmengine's Runner batches with ``default_collate``:
   ``label`` int, ``meta``.
 
 Randomness: test items are a pure function of (seed, index). Training items draw from a generator
-seeded with (seed, index, a number from numpy's global generator), so mmengine's ``randomness``
-seed (which seeds numpy in every worker) makes runs repeatable while epochs differ.
+seeded with (seed, index, numpy's global generator, torch's initial seed), so mmengine's
+``randomness`` seed (which seeds numpy and torch in every worker) makes runs repeatable while
+epochs and workers differ.
+
+``metainfo`` (read by mmengine's loops into ``dataset_meta``) gives the layout, its joints, the
+source files with their licences, and for action datasets the class names.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from posezoo.data import transforms as T
 from posezoo.data.cameras import Camera, sample_camera
@@ -79,7 +84,8 @@ def clip_split(names, rule: str = "auto", test_every: int = 5) -> list[str]:
 
 def _item_rng(seed: int, index: int, train: bool) -> np.random.Generator:
     if train:
-        return np.random.default_rng([seed, index, int(np.random.randint(2 ** 31))])
+        return np.random.default_rng([seed, index, int(np.random.randint(2 ** 31)),
+                                      torch.initial_seed() % 2 ** 63])
     return np.random.default_rng([seed, index])
 
 
@@ -116,8 +122,7 @@ class _MocapClips:
             files = [files]
         if not files:
             raise ValueError("no mocap files given")
-        self.layout = get_layout(layout_out)
-        self.fps = fps
+        self.layout, self.split, self.fps = get_layout(layout_out), split, fps
         self.files = [read_motion_npz(f) for f in files]
         for f in self.files:
             if f.is_2d:
@@ -131,6 +136,12 @@ class _MocapClips:
         if not self.clips:
             raise ValueError(f"split {split!r} of {[str(f.path) for f in self.files]} is empty")
         self._cache: dict[tuple[int, int], np.ndarray] = {}
+
+    @property
+    def metainfo(self) -> dict:
+        return dict(layout=self.layout.name, joints=self.layout.joints, split=self.split,
+                    sources=[dict(file=f.path.name, source=f.meta.get("source"), licence=f.meta.get("license"))
+                             for f in self.files])
 
     def clip_length(self, fi: int, ci: int) -> int:
         f = self.files[fi]
@@ -196,7 +207,7 @@ class MocapLiftDataset(_MocapClips):
                  cameras: dict | None = None, seed: int = 0, flip: bool | None = None,
                  corrupt: dict | None = None, fps: float | None = None):
         self._load_clips(files, layout_out, split, split_rule, test_every, fps)
-        self.clip_len, self.split, self.seed = int(clip_len), split, int(seed)
+        self.clip_len, self.seed = int(clip_len), int(seed)
         self.train = split == "train"
         self.stride = int(stride or (81 if self.train else clip_len))
         self.cameras = dict(cameras or {})
@@ -268,13 +279,17 @@ class ActionClipDataset(_MocapClips):
                              f"{sorted(set().union(*(f.labels for f in self.files)))}")
         if normalise not in ("screen", "crop_scale"):
             raise ValueError(f"normalise must be 'screen' or 'crop_scale', got {normalise!r}")
-        self.label, self.clip_len, self.split, self.seed = label, int(clip_len), split, int(seed)
+        self.label, self.clip_len, self.seed = label, int(clip_len), int(seed)
         self.train = split == "train"
         self.cameras, self.flip, self.normalise = dict(cameras or {}), bool(flip), normalise
         self.scale_range = tuple(scale_range or ((1, 3) if self.train else (2, 2)))
         sample_camera(np.random.default_rng(0), self.cameras)
         self.classes = tuple(sorted(set().union(*(set(f.labels[label].tolist()) for f in self.files))))
         self.labels = np.array([self.classes.index(self.files[fi].labels[label][ci]) for fi, ci in self.clips])
+
+    @property
+    def metainfo(self) -> dict:
+        return dict(super().metainfo, classes=self.classes, label=self.label)
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -329,6 +344,12 @@ class NTUActionDataset:
         self.clip_len, self.seed, self.conf_order = int(clip_len), int(seed), conf_order
         self.random_move = self.train if random_move is None else bool(random_move)
         self.scale_range = tuple(scale_range or ((1, 3) if self.train else (2, 2)))
+        self.split, self.file = split, str(file)
+
+    @property
+    def metainfo(self) -> dict:
+        return dict(layout="h36m-17", joints=get_layout("h36m-17").joints, split=self.split,
+                    sources=[dict(file=Path(self.file).name)])
 
     def __len__(self) -> int:
         return len(self.annotations)
@@ -361,6 +382,12 @@ class _SequenceLiftDataset:
     shorter than ``clip_len`` gives one resampled item (MotionBERT's split_clips)."""
 
     layout = get_layout("h36m-17")
+
+    @property
+    def metainfo(self) -> dict:
+        return dict(layout=self.layout.name, joints=self.layout.joints, split=self.split,
+                    sources=[dict(file=Path(str(f)).name, licence="Human3.6M licence (research only)")
+                             for f in self.source_files])
 
     def _make_windows(self, clip_len: int, stride: int | None, train: bool, seed: int,
                       flip: bool | None, corrupt: dict | None) -> None:
@@ -434,6 +461,7 @@ class MotionBERTH36MDataset(_SequenceLiftDataset):
         _check_split(split)
         if target not in ("metres", "normalised"):
             raise ValueError(f"target must be 'metres' or 'normalised', got {target!r}")
+        self.split, self.source_files = split, [file]
         d = read_motionbert_h36m(file)[split]
         wh = _resolution(d["camera_name"])
         w, h = wh[:, 0:1, None], wh[:, 1:2, None]
@@ -477,6 +505,7 @@ class VideoPose3DH36MDataset(_SequenceLiftDataset):
                  clip_len: int = 243, stride: int | None = None, seed: int = 0, flip: bool | None = None,
                  corrupt: dict | None = None):
         _check_split(split)
+        self.split, self.source_files = split, [data_3d, data_2d]
         poses_3d = read_videopose3d_3d(data_3d)
         poses_2d, _ = read_videopose3d_2d(data_2d)
         cams = read_h36m_cameras(cameras)

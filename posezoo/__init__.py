@@ -16,6 +16,7 @@ _LAZY = {
     "list_models": "posezoo.entries",
     "model_info": "posezoo.entries",
     "push_to_hub": "posezoo.hub",
+    "lift": "posezoo.lifting",
 }
 
 __all__ = sorted(_LAZY)
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from posezoo.entries import list_models, model_info
     from posezoo.factory import create, save
     from posezoo.hub import push_to_hub
+    from posezoo.lifting import lift
 
 
 def __getattr__(name: str):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import pickle
 import re
-import tempfile
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -21,6 +20,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
+
+from posezoo._atomic import atomic_path
 
 # Keys under which official training scripts store the model's weights, in order of preference.
 CONTAINER_KEYS = ("model_pos", "model", "state_dict", "model_state_dict", "module")
@@ -131,14 +132,6 @@ def load_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str = 
 
 def save_weights_atomic(state: dict[str, torch.Tensor], path: str | os.PathLike,
                         metadata: dict[str, str] | None = None) -> None:
-    """Write a safetensors file atomically: a temp file in the same folder, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    """Write a safetensors file atomically (temp file in the same folder, then rename)."""
+    with atomic_path(path) as tmp:
         save_file({k: v.detach().contiguous() for k, v in state.items()}, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

@@ -4,13 +4,13 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from posezoo import __version__
+from posezoo._atomic import atomic_path
 from posezoo.checkpoint import CheckpointError, load_strict, read_weights, save_weights_atomic
 from posezoo.entries import ModelEntry, Weights, get_entry
 from posezoo.models.composed import DERIVED_HEAD_ARGS, PoseModel
@@ -224,9 +224,6 @@ def save(model: PoseModel, folder: str | os.PathLike) -> Path:
     config = model_config_json(model)
     save_weights_atomic(model.state_dict(), folder / WEIGHTS_NAME,
                         metadata={"format": "pt", "posezoo_config": json.dumps(config)})
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{CONFIG_NAME}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(config, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, folder / CONFIG_NAME)
+    with atomic_path(folder / CONFIG_NAME) as tmp:
+        tmp.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     return folder

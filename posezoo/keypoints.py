@@ -135,7 +135,7 @@ def _read_openpose_files(files: list[Path], source: str, layout: str | None) -> 
     return _assemble(detections, source, _layout_from_count(count, layout) or "openpose-25")
 
 
-def _from_array(array: np.ndarray, source: str, layout: str | None) -> KeypointTracks:
+def tracks_from_array(array: np.ndarray, source: str, layout: str | None) -> KeypointTracks:
     array = np.asarray(array, dtype=np.float32)
     if array.ndim == 3:
         array = array[None]
@@ -152,12 +152,12 @@ def read_numpy(path: Path, layout: str | None = None) -> KeypointTracks:
     """``.npy`` array, or ``.npz`` with ``keypoints`` (or ``positions``) and optional
     ``image_size`` (w, h), ``fps``, ``layout``."""
     if path.suffix == ".npy":
-        return _from_array(np.load(path, allow_pickle=False), str(path), layout)
+        return tracks_from_array(np.load(path, allow_pickle=False), str(path), layout)
     with np.load(path, allow_pickle=False) as data:
         key = next((k for k in ("keypoints", "positions", "poses_2d") if k in data.files), None)
         if key is None:
             raise KeypointFileError(f"{path}: no 'keypoints' array (has {data.files})")
-        tracks = _from_array(data[key], str(path), layout or (str(data["layout"]) if "layout" in data.files else None))
+        tracks = tracks_from_array(data[key], str(path), layout or (str(data["layout"]) if "layout" in data.files else None))
         if "image_size" in data.files:
             w, h = data["image_size"].tolist()
             tracks.image_size = (int(w), int(h))
@@ -184,7 +184,7 @@ def read_csv(path: Path, layout: str | None = None) -> KeypointTracks:
     channels = 3 if width % 3 == 0 else 2 if width % 2 == 0 else None
     if channels is None:
         raise KeypointFileError(f"{path}: {width} columns is not 2 or 3 values per joint")
-    return _from_array(table.reshape(len(table), width // channels, channels), str(path), layout)
+    return tracks_from_array(table.reshape(len(table), width // channels, channels), str(path), layout)
 
 
 def _is_number(text: str) -> bool:

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from posezoo._atomic import atomic_path
 
 
 def _skeleton_links(layout) -> list[tuple[int, int, str]]:
@@ -79,14 +80,9 @@ def render(poses_3d: np.ndarray, out: str | os.PathLike, layout_name: str = "h36
 
     animation = FuncAnimation(fig, draw, frames=len(poses), blit=False)
     writer = PillowWriter(fps=fps / step) if out.suffix == ".gif" else FFMpegWriter(fps=fps / step)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=out.suffix)
-    os.close(fd)
     try:
-        animation.save(tmp, writer=writer)
-        os.replace(tmp, out)
+        with atomic_path(out) as tmp:
+            animation.save(tmp, writer=writer)
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return out

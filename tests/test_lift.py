@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import posezoo
-from posezoo.lift import Lifter, fill_gaps, window_starts
+from posezoo.lifting import Lifter, fill_gaps, window_starts
 
 TINY = dict(depth=1, dim_feat=16, dim_rep=16, num_heads=2, maxlen=27)
 
@@ -91,3 +91,43 @@ def test_fill_gaps_interpolates_short_and_refuses_long():
     track[15:25] = np.nan
     with pytest.raises(ValueError, match="frames 15..24 \\(10 frames\\) are missing"):
         fill_gaps(track, max_gap=5)
+
+
+def _random_model(tmp_path):
+    """A tiny model saved to a folder: lift() needs weights, any weights do for plumbing tests."""
+    return posezoo.save(posezoo.create("dstformer-lift", **TINY), tmp_path / "model")
+
+
+def test_lift_openpose_file_end_to_end(tmp_path):
+    from posezoo.keypoints import read_keypoints
+
+    example = posezoo_root() / "examples" / "treadmill_walk_openpose.npz"
+    tracks = read_keypoints(example)
+    assert tracks.layout == "openpose-25" and tracks.image_size == (720, 720)
+    result = posezoo.lift(example, model=str(_random_model(tmp_path)), flip=True)
+    assert result.poses[0].shape == (90, 17, 3) and result.layout == "h36m-17"
+    assert result.joint_names[0] == "pelvis" and result.fps == pytest.approx(23.98)
+    assert np.isfinite(result.poses[0]).all()
+    out = result.save(tmp_path / "poses.npz")
+    with np.load(out) as data:
+        assert data["poses_3d"].shape == (1, 90, 17, 3) and data["keypoints_2d"].shape == (1, 90, 17, 3)
+    js = result.save(tmp_path / "poses.json")
+    assert js.stat().st_size > 0
+
+
+def test_lift_refuses_bad_input(tmp_path):
+    model = str(_random_model(tmp_path))
+    with pytest.raises(ValueError, match="cannot tell the keypoint layout of 17 joints"):
+        posezoo.lift(np.zeros((10, 17, 3)), model=model)
+    with pytest.raises(ValueError, match="every confidence is 0"):
+        posezoo.lift(np.zeros((10, 17, 3)), layout="coco-17", model=model)
+    with pytest.raises(ValueError, match="image size must be positive"):
+        posezoo.lift(np.ones((10, 17, 3)), layout="coco-17", image_size=(0, 10), model=model)
+    with pytest.raises(KeyError, match="unknown model 'dstformer-lyft'"):
+        posezoo.lift(np.ones((10, 17, 3)), layout="coco-17", model="dstformer-lyft")
+
+
+def posezoo_root():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent

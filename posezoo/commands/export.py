@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
 
     from posezoo.export import export_model
     from posezoo.factory import create
-    from posezoo.lift import load_trained
+    from posezoo.lifting import load_trained
 
     model = create(args.model) if args.random_init else load_trained(args.model)
     out = args.out or f"{Path(args.model).name}.{'onnx' if args.format == 'onnx' else 'pt2'}"

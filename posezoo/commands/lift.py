@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from posezoo.lift import DEFAULT_MODEL, lift
+    from posezoo.lifting import DEFAULT_MODEL, lift
     from posezoo.render import render
 
     console = Console(stderr=True)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from posezoo._atomic import atomic_path
 from posezoo.keypoints import KeypointTracks, read_keypoints
 
 DEFAULT_MODEL = "dstformer-xs-lift.mocap"
@@ -50,14 +50,14 @@ class LiftResult:
         ids = sorted(self.poses)
         info = {"track_ids": ids, "joint_names": list(self.joint_names), "layout": self.layout,
                 "units": self.units, "frame": self.frame, "model": self.model, "fps": self.fps, **self.meta}
-        fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", suffix=path.suffix)
-        os.close(fd)
-        try:
+        if path.suffix not in (".json", ".npz"):
+            raise ValueError(f"output must end in .npz or .json, got {path.name!r}")
+        with atomic_path(path) as tmp:
             if path.suffix == ".json":
                 payload = {**info, "frames": self.frames.tolist(),
                            "poses_3d": {str(i): self.poses[i].round(6).tolist() for i in ids},
                            "confidence": {str(i): self.confidence[i].round(4).tolist() for i in ids}}
-                Path(tmp).write_text(json.dumps(payload))
+                tmp.write_text(json.dumps(payload))
             elif path.suffix == ".npz":
                 with open(tmp, "wb") as f:
                     np.savez_compressed(
@@ -66,12 +66,6 @@ class LiftResult:
                         track_ids=np.array(ids), joint_names=np.array(self.joint_names),
                         keypoints_2d=np.stack([self.inputs_2d[i] for i in ids]) if self.inputs_2d else np.zeros(0),
                         meta_json=np.array(json.dumps(info)))
-            else:
-                raise ValueError(f"output must end in .npz or .json, got {path.name!r}")
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         return path
 
 
@@ -105,13 +99,6 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """[start, end) of each run of True."""
     edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
     return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)))
-
-
-def normalise_screen(xy: np.ndarray, width: float, height: float) -> np.ndarray:
-    """Pixels -> MotionBERT/VideoPose3D screen coordinates: x / w * 2 - 1, y / w * 2 - h / w."""
-    if width <= 0 or height <= 0:
-        raise ValueError(f"image size must be positive, got {width} x {height}")
-    return xy / width * 2 - np.array([1, height / width], dtype=xy.dtype)
 
 
 def window_starts(length: int, window: int, overlap: int) -> list[int]:
@@ -259,25 +246,24 @@ def _as_tracks(keypoints, layout: str | None) -> KeypointTracks:
         return keypoints
     if isinstance(keypoints, (str, os.PathLike)):
         return read_keypoints(keypoints, layout)
-    from posezoo.keypoints import _from_array
+    from posezoo.keypoints import tracks_from_array
 
-    return _from_array(np.asarray(keypoints), "array", layout)
+    return tracks_from_array(np.asarray(keypoints), "array", layout)
 
 
 def _normalise(points: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
-    """(T, J, 3) pixels + confidence -> screen-normalised x, y; zero-confidence joints -> 0."""
-    out = points.astype(np.float32).copy()
-    valid = out[..., 2] > 0
+    """(T, J, 3) pixels + confidence -> screen-normalised x, y (with the image size) or
+    MotionBERT's crop_scale of the whole track (without); zero-confidence joints -> 0."""
+    from posezoo.data.transforms import crop_scale, normalize_screen_coordinates
+
     if size is not None:
-        out[..., :2] = normalise_screen(out[..., :2], *size)
-    else:  # bounding square of the whole track mapped to [-1, 1]
-        xy = out[..., :2][valid]
-        low, high = xy.min(0), xy.max(0)
-        extent = float((high - low).max())
-        if extent <= 0:
-            raise ValueError("all visible keypoints are at one point; cannot normalise")
-        out[..., :2] = (out[..., :2] - (low + high) / 2) / extent * 2
-    out[~valid] = 0
+        out = normalize_screen_coordinates(points, *size)
+    else:
+        if np.count_nonzero(points[..., 2] > 0) < 4:
+            raise ValueError("fewer than 4 visible keypoints in the whole track; cannot normalise")
+        out = crop_scale(points, (1, 1))
+    out = out.astype(np.float32)
+    out[points[..., 2] <= 0] = 0
     return out
 
 

@@ -90,7 +90,7 @@ def quaternion_to_axis_angle(q: torch.Tensor) -> torch.Tensor:
 def rotmat_to_axis_angle(rotmat: torch.Tensor) -> torch.Tensor:
     """Rotation matrices (..., 3, 3) -> axis-angle (..., 3) through a quaternion; NaN -> 0 (official)."""
     aa = quaternion_to_axis_angle(rotmat_to_quaternion(rotmat))
-    return torch.nan_to_num(aa, nan=0.0, posinf=torch.inf, neginf=-torch.inf)
+    return aa.masked_fill(aa.isnan(), 0.0)
 
 
 def flip_thetas(pose: torch.Tensor) -> torch.Tensor:
@@ -165,7 +165,7 @@ class SMPLBody:
                                    create_transl=False, dtype=dtype)
             regressor = None
             if self._regressor is not None:
-                if self._regressor.shape != (self._regressor.shape[0], layer.get_num_verts()):
+                if self._regressor.ndim != 2 or self._regressor.shape[1] != layer.get_num_verts():
                     raise ValueError(f"{self.j_regressor_path}: J_regressor shape {self._regressor.shape} does not "
                                      f"fit a body model of {layer.get_num_verts()} vertices")
                 regressor = torch.as_tensor(self._regressor, dtype=dtype, device=device)

@@ -19,7 +19,7 @@ _LAZY = {
     "lift": "posezoo.lifting",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = ["create", "lift", "list_models", "model_info", "push_to_hub", "save"]
 
 if TYPE_CHECKING:
     from posezoo.entries import list_models, model_info

@@ -3,7 +3,6 @@ with every head (forward and backward)."""
 from __future__ import annotations
 
 import pytest
-import torch
 
 import posezoo
 import posezoo.entries

@@ -161,7 +161,6 @@ def _numpy_pickle_globals() -> list:
         (np.random.__RandomState_ctor, "numpy.random.__RandomState_ctor"),
         (reconstruct, "numpy.core.multiarray._reconstruct"),
         (reconstruct, "numpy._core.multiarray._reconstruct"),
-        (np.random.RandomState, "numpy.random.mtrand.RandomState"),
     ]
 
 

@@ -248,3 +248,19 @@ def test_save_and_reload_keeps_mode(tmp_path):
     x = torch.randn(1, 30, 17, 2)
     with torch.no_grad():
         torch.testing.assert_close(again(x), model(x))
+
+
+def test_receptive_field_of_mixed_widths_and_training_in_window_form():
+    """-arc 3,5,5 (DOCUMENTATION.md) spans 75 frames; the window form trains (BN batch statistics,
+    gradients to every weight) and the trained weights run whole sequences in the other form."""
+    net = TemporalConvNet(filter_widths=[3, 5, 5], channels=8, mode="window")
+    assert net.receptive_field == 75 and net.sequence_padding() == (37, 37)
+    net.set_bn_momentum(0.5)
+    assert all(bn.momentum == 0.5 for bn in (net.expand_bn, *net.layers_bn))
+    net.train()
+    net(torch.randn(4, 75, 17, 2)).square().mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
+    assert int(net.expand_bn.num_batches_tracked) == 1
+    net.eval()
+    net.mode = "sequence"
+    assert net(torch.randn(1, 10, 17, 2)).shape == (1, 10, 8)

@@ -34,8 +34,8 @@ class TemporalConvNet(nn.Module):
 
     Args (official names): ``num_joints_in``, ``in_features`` (2 for x, y), ``num_joints_out``
     (must equal ``num_joints_in``: the lift head predicts the input joints), ``filter_widths``
-    (odd; one expansion layer then one residual block per further width; rf = prod of widths for
-    widths of 3), ``causal`` (look only at past frames), ``dropout``, ``channels``, ``dense``
+    (odd; one expansion layer then one residual block per further width; the receptive field is
+    their product), ``causal`` (look only at past frames), ``dropout``, ``channels``, ``dense``
     (undilated wide kernels, the paper's ablation; not with ``mode='window'``). posezoo's
     ``mode`` picks the form, see the module docstring.
 

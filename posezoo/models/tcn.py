@@ -1,0 +1,189 @@
+"""VideoPose3D's temporal convolutional network (Pavllo et al., CVPR 2019).
+
+One backbone, :class:`TemporalConvNet`, holds the weights of the official ``TemporalModel`` and
+``TemporalModelOptimized1f`` (github.com/facebookresearch/VideoPose3D, common/model.py) and runs
+either form on them, selected by ``mode`` (an attribute, so one set of weights can train in one
+form and evaluate in another, as the official run.py does with two models):
+
+- ``"sequence"``: dilated convolutions over the whole sequence after VideoPose3D's evaluation
+  padding (edge replication of ``(rf - 1) // 2`` frames each side, or ``rf - 1`` on the left when
+  causal): T frames in, T frames out, any T >= 1.
+- ``"valid"``: dilated convolutions without padding, as ``TemporalModel`` on pre-padded chunks:
+  T >= rf frames in, T - rf + 1 out.
+- ``"window"``: strided convolutions on exactly rf frames, one frame out, as
+  ``TemporalModelOptimized1f`` (the efficient training form; ~15x fewer FLOPs per window).
+
+The backbone returns per-frame features (N, T', channels) before the official ``shrink``
+convolution; the ``lift`` head (``head.fc``, the converted ``shrink``) maps them to (N, T', J, 3).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from posezoo.registry import BACKBONES, CONVERTERS
+
+MODES = ("sequence", "valid", "window")
+
+
+@BACKBONES.register_module(name=["TemporalConvNet", "tcn"])
+class TemporalConvNet(nn.Module):
+    """Dilated / strided temporal convolutions with residual blocks, official key names.
+
+    Args (official names): ``num_joints_in``, ``in_features`` (2 for x, y), ``num_joints_out``
+    (must equal ``num_joints_in``: the lift head predicts the input joints), ``filter_widths``
+    (odd; one expansion layer then one residual block per further width; the receptive field is
+    their product), ``causal`` (look only at past frames), ``dropout``, ``channels``, ``dense``
+    (undilated wide kernels, the paper's ablation; not with ``mode='window'``). posezoo's
+    ``mode`` picks the form, see the module docstring.
+
+    forward: x (N, T, num_joints_in, in_features) -> features (N, T', channels).
+    """
+
+    feature_layout = "frame"
+    max_frames = None
+
+    def __init__(self, num_joints_in: int = 17, in_features: int = 2, num_joints_out: int = 17,
+                 filter_widths: tuple[int, ...] | list[int] = (3, 3, 3), causal: bool = False,
+                 dropout: float = 0.25, channels: int = 1024, dense: bool = False,
+                 mode: str = "sequence"):
+        super().__init__()
+        filter_widths = tuple(int(fw) for fw in filter_widths)
+        if not filter_widths or any(fw < 1 or fw % 2 == 0 for fw in filter_widths):
+            raise ValueError(f"filter_widths must be a non-empty list of odd widths, got {list(filter_widths)}")
+        if num_joints_out != num_joints_in:
+            raise ValueError(f"num_joints_out ({num_joints_out}) must equal num_joints_in ({num_joints_in}): "
+                             "posezoo's lift head predicts the input joints")
+        self.num_joints = num_joints_in
+        self.dim_in = in_features
+        self.in_channels = channels
+        self.filter_widths = filter_widths
+        self.causal = causal
+        self.dense = dense
+        self.mode = mode  # validated by the setter
+
+        # Per residual block: width, dilation, half receptive field added, and the causal offsets
+        # of the residual slice (dilated form: in frames; strided form: in steps).
+        self.blocks: list[tuple[int, int, int, int, int]] = []
+        dilation = filter_widths[0]
+        half_rf = filter_widths[0] // 2
+        for fw in filter_widths[1:]:
+            pad = (fw - 1) * dilation // 2
+            shift = fw // 2 if causal else 0
+            self.blocks.append((fw, dilation, pad, shift * dilation, shift))
+            half_rf += pad
+            dilation *= fw
+        self.receptive_field = 1 + 2 * half_rf
+
+        # Creation order gives the official key order (expand_bn first; shrink lives in the head).
+        self.drop = nn.Dropout(dropout)
+        self.expand_bn = nn.BatchNorm1d(channels, momentum=0.1)
+        self.expand_conv = nn.Conv1d(num_joints_in * in_features, channels, filter_widths[0], bias=False)
+        layers_conv, layers_bn = [], []
+        for fw, dilation, pad, _, _ in self.blocks:
+            kernel = 2 * pad + 1 if dense else fw
+            layers_conv.append(nn.Conv1d(channels, channels, kernel, dilation=1 if dense else dilation, bias=False))
+            layers_conv.append(nn.Conv1d(channels, channels, 1, bias=False))
+            layers_bn += [nn.BatchNorm1d(channels, momentum=0.1), nn.BatchNorm1d(channels, momentum=0.1)]
+        self.layers_conv = nn.ModuleList(layers_conv)
+        self.layers_bn = nn.ModuleList(layers_bn)
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    @mode.setter
+    def mode(self, value: str) -> None:
+        if value not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {value!r}")
+        if value == "window" and self.dense:
+            raise ValueError("mode='window' (strided convolutions) needs dilated layers; dense=True has none")
+        self._mode = value
+
+    def set_bn_momentum(self, momentum: float) -> None:
+        """Set every BatchNorm's momentum (run.py decays it from 0.1 to 0.001 while training)."""
+        for bn in (self.expand_bn, *self.layers_bn):
+            bn.momentum = momentum
+
+    def sequence_padding(self) -> tuple[int, int]:
+        """Frames of edge padding (left, right) that make T input frames give T output frames."""
+        half = (self.receptive_field - 1) // 2
+        return (2 * half, 0) if self.causal else (half, half)
+
+    def _check_frames(self, frames: int) -> None:
+        rf = self.receptive_field
+        if self.mode == "window" and frames != rf:
+            raise ValueError(f"mode='window' takes exactly the receptive field of {rf} frames, got T={frames}; "
+                             "use mode='sequence' for whole sequences")
+        if self.mode == "valid" and frames < rf:
+            raise ValueError(f"mode='valid' needs at least the receptive field of {rf} frames, got T={frames}; "
+                             "use mode='sequence' to pad shorter inputs")
+
+    def _act(self, bn: nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(F.relu(bn(x)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[-2:] != (self.num_joints, self.dim_in):
+            raise ValueError(f"expected (N, T, {self.num_joints}, {self.dim_in}), got {tuple(x.shape)}")
+        n, frames = x.shape[:2]
+        self._check_frames(frames)
+        x = x.reshape(n, frames, -1).transpose(1, 2)  # (N, J * F, T), channel = j * F + f
+        if self.mode == "sequence":
+            x = F.pad(x, self.sequence_padding(), mode="replicate")
+        strided = self.mode == "window"
+        step = self.filter_widths[0] if strided else 1
+        x = self._act(self.expand_bn, F.conv1d(x, self.expand_conv.weight, stride=step))
+        for i, (fw, _, pad, shift, step_shift) in enumerate(self.blocks):
+            if strided:
+                res = x[:, :, step_shift + fw // 2::fw]
+                y = F.conv1d(x, self.layers_conv[2 * i].weight, stride=fw)
+            else:
+                res = x[:, :, pad + shift: x.shape[2] - pad + shift]
+                y = self.layers_conv[2 * i](x)
+            y = self._act(self.layers_bn[2 * i], y)
+            x = res + self._act(self.layers_bn[2 * i + 1], self.layers_conv[2 * i + 1](y))
+        return x.transpose(1, 2)  # (N, T', C)
+
+
+def _numpy_pickle_globals() -> list:
+    """What a pickled numpy ``RandomState`` (VideoPose3D's ``random_state``) needs, and nothing else.
+
+    Old spellings are listed as aliases so that checkpoints pickled by numpy 1.x open too.
+    """
+    from numpy.random import _pickle
+
+    reconstruct = np.array(0).__reduce__()[0]
+    return [
+        np.ndarray, np.dtype, type(np.dtype(np.uint32)), np.random.RandomState, np.random.MT19937,
+        _pickle.__randomstate_ctor, _pickle.__bit_generator_ctor,
+        (np.random.__RandomState_ctor, "numpy.random.__RandomState_ctor"),
+        (reconstruct, "numpy.core.multiarray._reconstruct"),
+        (reconstruct, "numpy._core.multiarray._reconstruct"),
+    ]
+
+
+@CONVERTERS.register_module("tcn")
+def convert_tcn(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Official VideoPose3D ``model_pos`` (TemporalModel or TemporalModelOptimized1f) -> posezoo keys.
+
+    ``shrink`` (Conv1d, kernel 1) becomes ``head.fc`` (Linear); everything else goes under
+    ``backbone.`` unchanged.
+    """
+    if "expand_conv.weight" not in state_dict or "shrink.weight" not in state_dict:
+        sample = ", ".join(sorted(state_dict)[:5])
+        raise ValueError(f"not a VideoPose3D TCN checkpoint: no 'expand_conv.weight'/'shrink.weight' keys "
+                         f"(keys: {sample}, ...)")
+    out = {}
+    for key, value in state_dict.items():
+        if key == "shrink.weight":
+            out["head.fc.weight"] = value.squeeze(-1)
+        elif key.startswith("shrink."):
+            out[f"head.fc.{key[len('shrink.'):]}"] = value
+        else:
+            out[f"backbone.{key}"] = value
+    return out
+
+
+convert_tcn.safe_globals = _numpy_pickle_globals()

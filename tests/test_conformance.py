@@ -16,6 +16,8 @@ ENTRIES = sorted(all_entries())
 # counts are always checked at the published config. A backbone not listed runs at full size.
 SMALL = {
     "DSTformer": dict(depth=1, dim_feat=16, dim_rep=16, num_heads=2, maxlen=9),
+    "TemporalConvNet": dict(channels=32),
+    "MixSTE": dict(num_frame=9, embed_dim_ratio=16, depth=2, num_heads=2),
 }
 
 

@@ -96,32 +96,52 @@ def entry_dirs() -> list[Path]:
     return [Path(str(resources.files("posezoo._entries")))]
 
 
+def _parse_weights(tables: dict) -> dict[str, Weights]:
+    fields = Weights.__dataclass_fields__
+    return {tag: Weights(tag=tag, **{k: v for k, v in w.items() if k in fields and k != "extra"},
+                         extra={k: v for k, v in w.items() if k not in fields})
+            for tag, w in tables.items()}
+
+
 def _parse(name: str, table: dict, source: str) -> ModelEntry:
     missing = [k for k in REQUIRED if k not in table]
     if missing:
         raise ValueError(f"entry {name!r} in {source} lacks {missing}")
     table = dict(table)
-    weights = {
-        tag: Weights(tag=tag, **{k: v for k, v in w.items() if k in Weights.__dataclass_fields__},
-                     extra={k: v for k, v in w.items() if k not in Weights.__dataclass_fields__})
-        for tag, w in table.pop("weights", {}).items()
-    }
+    weights = _parse_weights(table.pop("weights", {}))
     known = {k: table.pop(k) for k in list(table) if k in ModelEntry.__dataclass_fields__}
     return ModelEntry(name=name, source_file=source, weights=weights, extra=table, **known)
 
 
 @functools.cache
 def all_entries() -> dict[str, ModelEntry]:
-    """Every named entry, by name."""
+    """Every named entry, by name.
+
+    A table that holds only ``weights`` (``["arch".weights.tag]`` in another file than the one
+    defining ``arch``) adds published weights to that entry.
+    """
     entries: dict[str, ModelEntry] = {}
+    extra_weights: list[tuple[str, dict, str]] = []
     for folder in entry_dirs():
         for path in sorted(folder.glob("*.toml")):
             with open(path, "rb") as f:
                 data = tomllib.load(f)
             for name, table in data.items():
+                if set(table) == {"weights"}:
+                    extra_weights.append((name, table, path.name))
+                    continue
                 if name in entries:
                     raise ValueError(f"entry {name!r} defined in {entries[name].source_file} and {path.name}")
                 entries[name] = _parse(name, table, path.name)
+    for name, table, source in extra_weights:
+        if name not in entries:
+            raise ValueError(f"{source} adds weights to {name!r}, which no entry file defines")
+        entry = entries[name]
+        added = _parse_weights(table["weights"])
+        clash = sorted(set(added) & set(entry.weights))
+        if clash:
+            raise ValueError(f"weights {clash} of {name!r} defined in {entry.source_file} and {source}")
+        entry.weights.update(added)
     return entries
 
 

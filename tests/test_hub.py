@@ -355,3 +355,70 @@ def test_push_to_a_real_hub(tmp_path):
         assert "hand-edited" in Path(card).read_text()
     finally:
         api.delete_repo(repo_id, missing_ok=True)
+
+
+# --- official weights and the conversion tool ---------------------------------------------------
+
+def _weights_tables(text: str) -> dict:
+    """Every ["arch".weights.tag] table of the file, commented-out ones included."""
+    import re
+    import tomllib
+
+    lines = [re.sub(r"^# (?=\[\"|\w+ = )", "", line) for line in text.splitlines()]
+    data = tomllib.loads("\n".join(line for line in lines if not line.startswith("#")))
+    return {f"{arch}.{tag}": w for arch, table in data.items() for tag, w in table["weights"].items()}
+
+
+def test_official_weights_are_complete():
+    from posezoo.registry import CONVERTERS
+
+    path = Path(__file__).resolve().parent.parent / "registry" / "official-weights.toml"
+    tables = _weights_tables(path.read_text())
+    assert len(tables) >= 16  # lite pretrain, action x2, mesh, TCN, PoseFormer x2, PoseFormerV2 x6, PCT x3
+    for name, w in tables.items():
+        assert w["hf_hub_id"] == f"posezoo/{name}", name
+        assert w["source"] and w["licence"] and w["converter"] and w["datasets"], name
+    active = {f"{e}.{t}": w for e, entry in entries.all_entries().items() for t, w in entry.weights.items()
+              if entry.source_file == "dstformer.toml" and "converter" in w.extra}
+    assert "dstformer-lite-lift.pretrain" in active
+    for name, w in active.items():
+        assert CONVERTERS.get(w.extra["converter"]) is not None, name
+
+
+def run_tool(*args: str) -> int:
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "tools" / "convert_and_push.py"
+    spec = importlib.util.spec_from_file_location("convert_and_push", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main(list(args))
+
+
+def test_convert_and_push_dry_run_with_parity(fixtures_dir, tmp_path, capsys):
+    config = json.loads((fixtures_dir / "motionbert" / "dstformer_small_attfuse.json").read_text())["config"]
+    overrides = {k: config[k] for k in ("dim_feat", "dim_rep", "depth", "num_heads", "maxlen", "mlp_ratio")}
+    overrides["norm_eps"] = config["layernorm_eps"]
+    small = [f"--set={k}={json.dumps(v)}" for k, v in overrides.items()]
+    ckpt = fixtures_dir / "motionbert" / "dstformer_small_attfuse.official_ckpt.bin"
+    fixture = fixtures_dir / "motionbert" / "dstformer_small_attfuse.safetensors"
+    (tmp_path / "results.json").write_text(json.dumps(RESULTS))
+    out = tmp_path / "out"
+    assert run_tool("dstformer-lite-lift.pretrain", str(ckpt), "--dry-run", "--out", str(out), "--parity",
+                    str(fixture), "--results", str(tmp_path / "results.json"), *small) == 0
+    printed = capsys.readouterr().out
+    assert "parity against" in printed and "max abs error" in printed
+    digest = hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest()
+    assert f'sha256 = "{digest}"' in printed
+    card = ModelCard.load(out / "README.md")
+    assert card.data.model_name == "posezoo/dstformer-lite-lift.pretrain"
+    assert "MB_lite" in card.text and card.data.eval_results[0].metric_config == "h36m-p1"
+    assert posezoo.create(str(out)).meta["weights"] == "dstformer-lite-lift.pretrain"
+
+    # a checkpoint that is not the fixture's weights fails parity and writes nothing
+    other = tmp_path / "other.safetensors"
+    posezoo.save(posezoo.create("dstformer-lite-lift", **overrides), tmp_path / "o")
+    (tmp_path / "o" / "model.safetensors").rename(other)
+    assert run_tool("dstformer-lite-lift.pretrain", str(other), "--dry-run", "--out", str(tmp_path / "bad"),
+                    "--parity", str(fixture), *small) == 2
+    assert "parity failed" in capsys.readouterr().err and not (tmp_path / "bad" / "README.md").exists()

@@ -15,6 +15,7 @@ is kept unless ``overwrite_card=True``.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import hashlib
 import os
 import re
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from huggingface_hub import HfApi, constants, hf_hub_download, snapshot_download
-from huggingface_hub.errors import (DryRunError, EntryNotFoundError, HFValidationError, HfHubHTTPError,
+from huggingface_hub.errors import (EntryNotFoundError, HFValidationError, HfHubHTTPError,
                                     LocalEntryNotFoundError, OfflineModeIsEnabled, RepositoryNotFoundError,
                                     RevisionNotFoundError)
 
@@ -50,7 +51,7 @@ def parse_repo_spec(spec: str) -> tuple[str, str | None]:
 
 
 def _offline(local_files_only: bool) -> bool:
-    return local_files_only or constants.is_offline_mode()
+    return local_files_only or constants.HF_HUB_OFFLINE
 
 
 @contextlib.contextmanager
@@ -142,11 +143,11 @@ def download_repo(repo_id: str, revision: str | None = None, *, allow_pickle: bo
     spec = f"hf-hub:{repo_id}" + (f"@{revision}" if revision else "")
     hint = f"posezoo.create({spec!r}), or `hf download {repo_id}" + (f" --revision {revision}`" if revision else "`")
     patterns = [CONFIG_NAME, WEIGHTS_NAME, *(PICKLE_PATTERNS if allow_pickle else ())]
-    options = dict(revision=revision, cache_dir=cache_dir, token=token, endpoint=endpoint,
-                   library_name="posezoo", library_version=__version__)
     with _hub_errors(spec, revision, local_files_only, hint, endpoint):
-        folder = Path(snapshot_download(repo_id, allow_patterns=patterns, local_files_only=local_files_only,
-                                        force_download=force_download, **options))
+        folder = Path(snapshot_download(repo_id, revision=revision, allow_patterns=patterns, cache_dir=cache_dir,
+                                        local_files_only=local_files_only, force_download=force_download,
+                                        token=token, endpoint=endpoint, library_name="posezoo",
+                                        library_version=__version__))
     if not (folder / CONFIG_NAME).is_file():
         raise HubError(f"{spec} has no {CONFIG_NAME}: not a posezoo model repository")
     if (folder / WEIGHTS_NAME).is_file():
@@ -159,12 +160,13 @@ def download_repo(repo_id: str, revision: str | None = None, *, allow_pickle: bo
                            "posezoo does not guess which one is the model")
         return folder, preferred[0]
     if not allow_pickle and not _offline(local_files_only):
-        with contextlib.suppress(DryRunError, HfHubHTTPError):
-            listed = snapshot_download(repo_id, allow_patterns=list(PICKLE_PATTERNS), dry_run=True, **options)
-            if listed:
-                names = ", ".join(f.filename for f in listed)
-                raise HubError(f"{spec} has no {WEIGHTS_NAME}, only a pickle checkpoint ({names}). posezoo does not "
-                               "open pickles from the Hub by default: unpickling can run code. Pass "
+        with contextlib.suppress(HfHubHTTPError):
+            api = HfApi(endpoint=endpoint, token=token, library_name="posezoo", library_version=__version__)
+            names = [f for f in api.list_repo_files(repo_id, revision=folder.name)
+                     if any(fnmatch.fnmatch(f, p) for p in PICKLE_PATTERNS)]
+            if names:
+                raise HubError(f"{spec} has no {WEIGHTS_NAME}, only a pickle checkpoint ({', '.join(names)}). posezoo "
+                               "does not open pickles from the Hub by default: unpickling can run code. Pass "
                                "allow_pickle=True to read its tensors with torch.load(weights_only=True), or ask "
                                f"the author to publish {WEIGHTS_NAME}")
     raise HubError(f"{spec} has no {WEIGHTS_NAME}" + (" in the cache" if _offline(local_files_only) else ""))

@@ -327,7 +327,7 @@ def test_existing_card_is_kept_unless_asked(hub, tmp_path):
 def test_push_reaches_the_endpoint_and_reports_refusal(hub):
     # olah is read-only: create_repo answers 405, which must come back as one clear error
     with pytest.raises(HubError, match="push to org/new: .* answered HTTP 405"):
-        push_to_hub(tiny_model(), "org/new", endpoint=hub.endpoint, token="hf_dummy")
+        posezoo.push_to_hub(tiny_model(), "org/new", endpoint=hub.endpoint, token="hf_dummy")
 
 
 # --- opt-in: a real upload ----------------------------------------------------------------------

@@ -152,7 +152,7 @@ def card_context(model: torch.nn.Module, repo_id: str | None = None, results: st
     data = load_results(results) if results is not None else None
     metrics = [{"key": key, **m, "dataset": m.get("dataset", "")} for key, m in (data or {}).get("metrics", {}).items()]
     datasets = sorted({m["dataset"] for m in metrics if m["dataset"]} |
-                      set((weights.extra.get("datasets", []) if weights else [])))
+                      set(weights.extra.get("datasets", []) if weights else []))
     eval_results = [EvalResult(task_type=task, dataset_type=m["dataset"] or "unspecified",
                                dataset_name=m["dataset"] or "unspecified", metric_type=m["key"],
                                metric_value=m["value"], metric_name=f"{m['key']} ({m['unit']}, {m['protocol']})",

@@ -25,9 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from huggingface_hub import HfApi, constants, hf_hub_download, snapshot_download
-from huggingface_hub.errors import (EntryNotFoundError, HFValidationError, HfHubHTTPError,
-                                    LocalEntryNotFoundError, OfflineModeIsEnabled, RepositoryNotFoundError,
-                                    RevisionNotFoundError)
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    HfHubHTTPError,
+    HFValidationError,
+    LocalEntryNotFoundError,
+    OfflineModeIsEnabled,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
 
 from posezoo import __version__
 from posezoo.entries import ModelEntry, Weights

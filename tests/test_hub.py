@@ -21,7 +21,13 @@ from posezoo.cards import load_results, model_stats
 from posezoo.checkpoint import CheckpointError
 from posezoo.cli import main as cli_main
 from posezoo.factory import read_config
-from posezoo.hub import HubError, card_ignore_patterns, export_folder, parse_repo_spec, push_to_hub
+from posezoo.hub import (
+    HubError,
+    card_ignore_patterns,
+    export_folder,
+    parse_repo_spec,
+    push_to_hub,
+)
 from tests.hub_server import hub, olah_server, start_olah  # noqa: F401  (fixtures)
 
 TINY = dict(depth=1, dim_feat=16, dim_rep=16, num_heads=2, maxlen=9)
@@ -362,6 +368,7 @@ def test_push_to_a_real_hub(tmp_path):
 def _weights_tables(text: str) -> dict:
     """Every ["arch".weights.tag] table of the file, commented-out ones included."""
     import re
+
     import tomllib
 
     lines = [re.sub(r"^# (?=\[\"|\w+ = )", "", line) for line in text.splitlines()]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from posezoo._atomic import atomic_path
 from posezoo.models.composed import PoseModel
 
 
@@ -33,17 +34,17 @@ def export_model(model: PoseModel, out: str | os.PathLike, fmt: str = "onnx", fr
     model = model.eval()
     x = example_input(model, frames, batch=2)
     shapes = dynamic_shapes(model, x)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "torch-export":
-        program = torch.export.export(model, (x,), dynamic_shapes=shapes)
-        torch.export.save(program, out)
-    elif fmt == "onnx":
+    if fmt not in ("onnx", "torch-export"):
+        raise ValueError(f"unknown export format {fmt!r}: use onnx or torch-export")
+    if fmt == "onnx":
         try:
             import onnxscript  # noqa: F401  (the exporter needs it)
         except ImportError as exc:
-            raise ValueError("ONNX export needs: pip install onnx onnxscript") from exc
-        torch.onnx.export(model, (x,), out, dynamic_shapes=shapes, dynamo=True,
-                          input_names=["keypoints"], output_names=["output"])
-    else:
-        raise ValueError(f"unknown export format {fmt!r}: use onnx or torch-export")
+            raise ValueError("ONNX export needs: pip install 'posezoo[export]'") from exc
+    with atomic_path(out) as tmp:
+        if fmt == "torch-export":
+            torch.export.save(torch.export.export(model, (x,), dynamic_shapes=shapes), tmp)
+        else:
+            torch.onnx.export(model, (x,), tmp, dynamic_shapes=shapes, dynamo=True,
+                              input_names=["keypoints"], output_names=["output"])
     return out

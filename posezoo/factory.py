@@ -158,11 +158,12 @@ EMBEDDED_WEIGHTS = Path(__file__).resolve().parent / "weights"
 
 def _load_published(model: PoseModel, entry: ModelEntry, weights: Weights) -> PoseModel:
     """Weights shipped inside the package (``embedded = "<file>"`` in the entry) or from the Hub."""
+    from posezoo.hub import download_weights, verify_file
+
     if "embedded" in weights.extra:
         path = EMBEDDED_WEIGHTS / weights.extra["embedded"]
+        verify_file(path, weights.sha256, f"{entry.name}.{weights.tag} (shipped with posezoo)")
     else:
-        from posezoo.hub import download_weights
-
         path = download_weights(entry, weights)
     model.meta["weights"] = f"{entry.name}.{weights.tag}"
     return load_strict(model, read_weights(path), source=f"{entry.name}.{weights.tag} ({path})")

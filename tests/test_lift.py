@@ -131,3 +131,26 @@ def posezoo_root():
     from pathlib import Path
 
     return Path(__file__).resolve().parent.parent
+
+
+def test_default_embedded_model_lifts_real_openpose_offline(tmp_path, monkeypatch):
+    """The README's main job: the shipped weights, no network, real OpenPose tracks."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    result = posezoo.lift(posezoo_root() / "examples" / "treadmill_walk_openpose.npz")
+    poses = result.poses[0]
+    assert result.model == "dstformer-xs-lift.mocap" and result.units == "m"
+    thigh = np.linalg.norm(poses[:, 1] - poses[:, 2], axis=-1)  # right hip -> knee, metres
+    assert 0.25 < np.median(thigh) < 0.65
+    head_up = poses[:, 10, 1] < poses[:, 0, 1]  # camera y points down: the head is above the pelvis
+    assert head_up.mean() > 0.95
+
+
+def test_tampered_embedded_weights_are_refused(monkeypatch, tmp_path):
+    from posezoo import factory
+    from posezoo.hub import HubError
+
+    fake = tmp_path / "dstformer-xs-lift.mocap.safetensors"
+    fake.write_bytes((factory.EMBEDDED_WEIGHTS / fake.name).read_bytes()[:-4] + b"\0\0\0\0")
+    monkeypatch.setattr(factory, "EMBEDDED_WEIGHTS", tmp_path)
+    with pytest.raises(HubError, match="does not match the recorded"):
+        posezoo.create("dstformer-xs-lift.mocap", pretrained=True)

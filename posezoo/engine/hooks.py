@@ -62,12 +62,12 @@ class SafetensorsExportHook(Hook):
         pose_model = task_of(runner).model
         path, kind = self._which(runner)
         work_dir = Path(runner.work_dir)
-        if path is not None:
-            save_weights_atomic(state, Path(path).with_suffix(".safetensors"),
-                                metadata={"format": "pt", "iter": str(checkpoint["meta"].get("iter"))})
+        current = Path(path).with_suffix(".safetensors") if path is not None else None
+        if current is not None:
+            save_weights_atomic(state, current, metadata={"format": "pt", "iter": str(checkpoint["meta"].get("iter"))})
         export_model_dir(pose_model, state, work_dir / kind)
-        for stale in work_dir.glob("*.safetensors"):
-            if not stale.with_suffix(".pth").exists():
+        for stale in work_dir.glob("*.safetensors"):  # the .pth of `current` is written after this hook
+            if stale.name != getattr(current, "name", None) and not stale.with_suffix(".pth").exists():
                 stale.unlink()
 
 
@@ -122,7 +122,7 @@ class RichProgressHook(Hook):
 
     @master_only
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        info = " ".join(f"{k.removeprefix('loss_')}={float(v):.4f}" for k, v in (outputs or {}).items()
+        info = " ".join(f"{k.removeprefix('loss_')}={float(v.detach()):.4f}" for k, v in (outputs or {}).items()
                         if k.startswith("loss"))
         self._advance("train", info)
 
@@ -164,6 +164,7 @@ def check_dataset(pose_model, dataset, split: str) -> None:
     if len(dataset) == 0:
         raise ValueError(f"the {split} dataset ({type(dataset).__name__}) is empty")
     data_layout = getattr(dataset, "layout_out", None) or getattr(dataset, "layout", None)
+    data_layout = getattr(data_layout, "name", data_layout)  # a KeypointLayout or its name
     model_layout = pose_model.meta.get("layout")
     if isinstance(data_layout, str) and model_layout and data_layout != model_layout:
         raise ValueError(f"the {split} dataset gives keypoints in layout {data_layout!r} but model {name} "

@@ -82,11 +82,18 @@ class LiftTask(PoseTask):
             ``dict(mpjpe=1.0, n_mpjpe=0.5, velocity=20.0)``.
         flip_test: average the prediction with the mirrored prediction of the mirrored input.
         root_relative: set the predicted root joint to 0 in predictions (MotionBERT ``rootrel``).
+        output: what the model learns to output, recorded in the saved model's ``meta["output"]``
+            (default: the lifting datasets' root-relative camera-frame metres, ``LiftTask.OUTPUT``).
     """
 
+    OUTPUT = {"units": "m", "frame": "camera", "root_relative": True,
+              "description": "x, y, z in metres in the camera frame (x right, y down, z forward), "
+                             "relative to the root joint (pelvis)"}
+
     def __init__(self, model: dict, losses: dict[str, float] | None = None, flip_test: bool = False,
-                 root_relative: bool = True, **kwargs):
+                 root_relative: bool = True, output: dict | None = None, **kwargs):
         super().__init__(model, **kwargs)
+        self.model.meta.update(output=dict(output or self.OUTPUT), max_frames=self.model.max_frames)
         self.loss_weights = dict(losses or {"mpjpe": 1.0})
         unknown = sorted(set(self.loss_weights) - set(L.POSE_LOSSES))
         if unknown:
@@ -120,43 +127,6 @@ class LiftTask(PoseTask):
             return [{"pred": p, "target": t, "meta": m}
                     for p, t, m in zip(pred, target, _unbatch(meta, len(pred)))]
         raise ValueError(f"mode must be 'tensor', 'loss' or 'predict', got {mode!r}")
-
-
-@MODELS.register_module()
-class PretrainTask(LiftTask):
-    """MotionBERT-style pretraining: lift a corrupted 2D input (Gaussian jitter, random joints and
-    whole frames dropped to x = y = confidence = 0) back to the clean 3D motion.
-
-    Args:
-        noise_std: std of the jitter added to x, y (normalised screen units).
-        mask_ratio: probability of dropping each joint of each frame (MotionBERT 0.05).
-        mask_t_ratio: probability of dropping a whole frame (MotionBERT 0.1).
-        loss_2d: weight of the confidence-weighted 2D loss of the prediction's x, y against the clean
-            input (MotionBERT's loss for 2D-only data; 0 when every sample has 3D).
-    """
-
-    def __init__(self, model: dict, noise_std: float = 0.002, mask_ratio: float = 0.05,
-                 mask_t_ratio: float = 0.1, loss_2d: float = 0.0, **kwargs):
-        super().__init__(model, **kwargs)
-        self.noise_std, self.mask_ratio, self.mask_t_ratio, self.loss_2d = noise_std, mask_ratio, mask_t_ratio, loss_2d
-
-    def corrupt(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B, T, J, 3) -> a jittered and masked copy (the input is not modified)."""
-        x = x.clone()
-        x[..., :2] += torch.randn_like(x[..., :2]) * self.noise_std
-        keep = torch.rand(x.shape[:-1], device=x.device) >= self.mask_ratio
-        keep &= torch.rand(x.shape[:-2], device=x.device).unsqueeze(-1) >= self.mask_t_ratio
-        return x * keep.unsqueeze(-1)
-
-    def forward(self, inputs: torch.Tensor, target: torch.Tensor | None = None, meta: dict | None = None,
-                mode: str = "tensor", **kw):
-        if mode != "loss":
-            return super().forward(inputs, target, meta, mode)
-        pred = self.lift(self.corrupt(inputs.float()))
-        out = L.weighted_pose_loss(pred, target.float(), self.loss_weights)
-        if self.loss_2d:
-            out["loss_2d"] = self.loss_2d * L.weighted_2d(pred, inputs.float(), inputs[..., 2].float())
-        return out
 
 
 @MODELS.register_module()

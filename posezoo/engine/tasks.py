@@ -66,8 +66,8 @@ class PoseTask(BaseModel):
         if not torch.isfinite(loss):
             it = MessageHub.get_current_instance().get_info("iter")
             where = f"at iteration {it + 1}" if it is not None else "outside a training loop"
-            parts = ", ".join(f"{k}={float(v):.4g}" for k, v in losses.items())
-            raise FloatingPointError(f"training stopped: loss is {float(loss)} {where} ({parts}); "
+            parts = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in losses.items())
+            raise FloatingPointError(f"training stopped: loss is {float(loss.detach())} {where} ({parts}); "
                                      "lower the learning rate or check the data for NaN/inf")
         return loss, log_vars
 

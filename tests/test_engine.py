@@ -194,20 +194,25 @@ def test_checks_before_training(tmp_path, data_dir):
         check_paths(wrong)
     task = LiftTask(model=TINY)
     dataset_cfg = dict(cfg.val_dataloader.dataset)
-    check_dataset(task.model, DATASETS.build(dataset_cfg), "val")
+    check_dataset(task, DATASETS.build(dataset_cfg), "val")
     with pytest.raises(ValueError, match="layout 'bandai-21'.*'h36m-17'"):
-        check_dataset(task.model, DATASETS.build(dict(dataset_cfg, layout_out="bandai-21")), "val")
+        check_dataset(task, DATASETS.build(dict(dataset_cfg, layout_out="bandai-21")), "val")
 
     class NaNData(list):
         layout_out = "h36m-17"
 
     bad = NaNData([{"inputs": torch.full((9, 17, 3), float("nan")), "target": torch.zeros(9, 17, 3)}])
     with pytest.raises(ValueError, match="NaN"):
-        check_dataset(task.model, bad, "train")
+        check_dataset(task, bad, "train")
     with pytest.raises(ValueError, match="J=17"):
-        check_dataset(task.model, NaNData([{"inputs": torch.zeros(9, 21, 3)}]), "train")
+        check_dataset(task, NaNData([{"inputs": torch.zeros(9, 21, 3)}]), "train")
+    two = LiftTask(model=dict(TINY, dim_in=2), input_channels=2)  # x, y only: confidence dropped
+    check_dataset(two, DATASETS.build(dataset_cfg), "val")
+    assert two(**lift_batch(), mode="loss")["loss_mpjpe"] > 0
+    with pytest.raises(ValueError, match="C=2"):
+        check_dataset(LiftTask(model=dict(TINY, dim_in=2)), DATASETS.build(dataset_cfg), "val")
     with pytest.raises(ValueError, match="empty"):
-        check_dataset(task.model, NaNData(), "train")
+        check_dataset(task, NaNData(), "train")
 
 
 @pytest.mark.slow

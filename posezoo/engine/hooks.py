@@ -157,9 +157,10 @@ class RichProgressHook(Hook):
         self._streams.clear()
 
 
-def check_dataset(pose_model, dataset, split: str) -> None:
-    """Raise ``ValueError`` before training when ``dataset`` cannot feed ``pose_model``: empty, another
+def check_dataset(task, dataset, split: str) -> None:
+    """Raise ``ValueError`` before training when ``dataset`` cannot feed the task's model: empty, another
     keypoint layout or joint count, other channels, or NaN/inf in its first sample."""
+    pose_model = task.model
     name = pose_model.meta.get("name") or pose_model.config["backbone"]["type"]
     if len(dataset) == 0:
         raise ValueError(f"the {split} dataset ({type(dataset).__name__}) is empty")
@@ -172,9 +173,12 @@ def check_dataset(pose_model, dataset, split: str) -> None:
     sample = dataset[0]
     inputs = np.asarray(sample["inputs"])
     joints, channels = pose_model.backbone.num_joints, pose_model.backbone.dim_in
-    if inputs.shape[-2:] != (joints, channels):
+    taken = getattr(task, "input_channels", None)  # the task feeds the first `taken` channels
+    fits = inputs.shape[-1] >= taken == channels if taken else inputs.shape[-1] == channels
+    if inputs.shape[-2] != joints or not fits:
         raise ValueError(f"the {split} dataset gives inputs of shape {inputs.shape} (..., J, C) but model {name} "
-                         f"takes J={joints} joints ({model_layout or 'its layout'}) with C={channels} channels")
+                         f"takes J={joints} joints ({model_layout or 'its layout'}) with C={channels} channels"
+                         + (f" (the task feeds the first {taken})" if taken else ""))
     for key in ("inputs", "target"):
         if key in sample:
             value = np.asarray(sample[key], dtype=np.float64)
@@ -189,9 +193,9 @@ class DataCheckHook(Hook):
     priority = "VERY_HIGH"
 
     def before_train(self, runner) -> None:
-        check_dataset(task_of(runner).model, runner.train_dataloader.dataset, "train")
+        check_dataset(task_of(runner), runner.train_dataloader.dataset, "train")
         if runner.val_loop is not None and hasattr(runner.val_loop, "dataloader"):
-            check_dataset(task_of(runner).model, runner.val_loop.dataloader.dataset, "val")
+            check_dataset(task_of(runner), runner.val_loop.dataloader.dataset, "val")
 
     def before_test(self, runner) -> None:
-        check_dataset(task_of(runner).model, runner.test_loop.dataloader.dataset, "test")
+        check_dataset(task_of(runner), runner.test_loop.dataloader.dataset, "test")

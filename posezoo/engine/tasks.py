@@ -49,9 +49,12 @@ def _unbatch(meta: Any, size: int) -> list[dict]:
 class PoseTask(BaseModel):
     """Common part of the tasks: model building, and a loss check that stops on NaN/inf."""
 
-    def __init__(self, model: dict, data_preprocessor: dict | None = None, init_checkpoint: str | None = None):
+    def __init__(self, model: dict, data_preprocessor: dict | None = None, init_checkpoint: str | None = None,
+                 input_channels: int | None = None):
         super().__init__(data_preprocessor=data_preprocessor)
         self.model = build_pose_model(model)
+        # Feed only the first channels of the data (e.g. 2: x, y without confidence, for VideoPose3D).
+        self.input_channels = input_channels
         if init_checkpoint is not None:  # e.g. pretrained weights to finetune from (posezoo or official)
             from posezoo.factory import load_checkpoint
 
@@ -60,6 +63,11 @@ class PoseTask(BaseModel):
     def init_weights(self) -> None:
         """Nothing to do: posezoo models initialise themselves when built, and a Runner-time re-init
         would overwrite ``init_checkpoint``."""
+
+    def model_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The batch's inputs as the model takes them: float32, the first ``input_channels`` channels."""
+        inputs = inputs.float()
+        return inputs[..., :self.input_channels] if self.input_channels else inputs
 
     def parse_losses(self, losses: dict[str, torch.Tensor]):
         loss, log_vars = super().parse_losses(losses)
@@ -106,9 +114,10 @@ class LiftTask(PoseTask):
         return get_layout(self.model.meta.get("layout", "h36m-17")).flip(x)
 
     def lift(self, inputs: torch.Tensor) -> torch.Tensor:
-        pred = self.model(inputs.float())
+        inputs = self.model_inputs(inputs)
+        pred = self.model(inputs)
         if self.flip_test and not self.training:
-            pred = (pred + self._flip(self.model(self._flip(inputs.float())))) / 2
+            pred = (pred + self._flip(self.model(self._flip(inputs)))) / 2
         return pred.float()
 
     def forward(self, inputs: torch.Tensor, target: torch.Tensor | None = None, meta: dict | None = None,
@@ -139,7 +148,7 @@ class ActionTask(PoseTask):
 
     def forward(self, inputs: torch.Tensor, label: torch.Tensor | None = None, meta: dict | None = None,
                 mode: str = "tensor", **_):
-        logits = self.model(inputs.float()).float()
+        logits = self.model(self.model_inputs(inputs)).float()
         if logits.ndim != 2:
             raise ValueError(f"ActionTask needs a classification head giving (B, K) logits, got {tuple(logits.shape)}")
         if mode == "tensor":

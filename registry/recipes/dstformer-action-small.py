@@ -1,7 +1,7 @@
 # A small DSTformer + action head trained from scratch on a 2-core CPU in minutes (docs/training.md):
-# 81-frame clips, depth 2, width 64, classifier hidden 256; one lr for backbone and head.
+# whole clips resampled to 27 frames, depth 2, width 64, classifier hidden 256; one lr for backbone and head.
 _base_ = ["./dstformer-action.py"]
-clip_len = 81
+clip_len = 27
 model = dict(model=dict(name="dstformer-lite-action", num_classes=10, dim_feat=64, dim_rep=128, depth=2,
                         num_heads=4, mlp_ratio=2, maxlen=clip_len, hidden_dim=256))
 train_dataloader = dict(batch_size=16, dataset=dict(clip_len=clip_len))

@@ -1,0 +1,88 @@
+"""Fixes for mmengine 0.10.7 under torch >= 2.6 on CPU machines (see the stack notes, section 2).
+
+- Resume: torch >= 2.6 loads with ``weights_only=True``, which refuses mmengine's own checkpoints
+  (they pickle a ``HistoryBuffer``). The local checkpoint loader is re-registered: it tries
+  ``weights_only=True`` first and falls back to a full unpickle only for files inside directories
+  trusted with :func:`trust_directory` (the run's work_dir). ``.safetensors`` files load as weights.
+- Atomic writes: mmengine writes checkpoints with ``open(path, 'wb')``; a run killed mid-write would
+  leave a truncated file. The local file backend now writes a temp file and renames it.
+- CPU distributed training: mmengine calls ``torch.cuda.set_device`` and gives DDP ``device_ids``;
+  :func:`setup_distributed` creates the gloo process group itself and wraps without device ids.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from pathlib import Path
+
+import torch
+from mmengine.fileio.backends.local_backend import LocalBackend
+from mmengine.runner.checkpoint import CheckpointLoader
+from safetensors.torch import load_file
+
+_TRUSTED: set[Path] = set()
+TRUST_ENV = "POSEZOO_TRUST_CHECKPOINTS"  # "1": trust every local checkpoint (opt-in)
+
+
+def trust_directory(path: str | os.PathLike) -> None:
+    """Allow full unpickling of checkpoints below ``path`` (a work_dir this process writes)."""
+    _TRUSTED.add(Path(path).expanduser().resolve())
+
+
+def _is_trusted(path: Path) -> bool:
+    if os.environ.get(TRUST_ENV) == "1":
+        return True
+    path = path.resolve()
+    return any(path.is_relative_to(d) for d in _TRUSTED)
+
+
+@CheckpointLoader.register_scheme(prefixes="", force=True)
+def load_from_local(filename: str, map_location=None):
+    """mmengine's local loader, safe by default under torch >= 2.6 and able to read safetensors."""
+    path = Path(os.path.expanduser(filename))
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    if path.suffix == ".safetensors":
+        device = map_location if isinstance(map_location, str) else "cpu"
+        return {"state_dict": load_file(path, device=device)}
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        if not _is_trusted(path):
+            raise pickle.UnpicklingError(
+                f"{path} holds non-tensor objects and is not inside a trusted work_dir; "
+                f"resume from the run's own work_dir, or set {TRUST_ENV}=1 if you trust the file") from None
+        return torch.load(path, map_location=map_location, weights_only=False)
+
+
+def _atomic_put(self, obj: bytes, filepath) -> None:
+    """Write bytes to ``filepath`` through a temp file in the same folder and ``os.replace``."""
+    folder = os.path.dirname(os.path.abspath(filepath))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(filepath)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(obj)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, filepath)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+LocalBackend.put = _atomic_put
+
+
+def setup_distributed(cfg) -> None:
+    """For ``launcher='pytorch'`` without CUDA: start the gloo group and wrap DDP without device ids."""
+    if cfg.get("launcher", "none") != "pytorch" or torch.cuda.is_available():
+        return
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend="gloo")
+    cfg.model_wrapper_cfg = dict(type="MMDistributedDataParallel", device_ids=None,
+                                 broadcast_buffers=False, find_unused_parameters=False)
+    cfg.setdefault("env_cfg", {}).setdefault("dist_cfg", {})["backend"] = "gloo"

@@ -1,0 +1,201 @@
+"""Training hooks: safetensors export of every checkpoint, a rich progress bar, data checks."""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from mmengine.dist import master_only
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+
+from posezoo.registry import HOOKS
+
+
+def task_of(runner):
+    """The task model (``LiftTask``, ...) of a runner, unwrapped from DDP."""
+    return runner.model.module if is_model_wrapper(runner.model) else runner.model
+
+
+def export_model_dir(pose_model, state: dict[str, torch.Tensor], folder: str | Path) -> Path:
+    """Write ``state`` (weights of ``pose_model``'s architecture) as a posezoo.save folder."""
+    from posezoo.checkpoint import load_strict
+    from posezoo.factory import build, save
+
+    copy = build(pose_model.config, meta=pose_model.meta, device="meta")
+    return save(load_strict(copy, state, source="training checkpoint"), folder)
+
+
+@HOOKS.register_module()
+class SafetensorsExportHook(Hook):
+    """Writes every checkpoint's model weights (EMA weights when an EMAHook runs) as safetensors.
+
+    Beside each ``iter_N.pth`` / ``best_*.pth`` of CheckpointHook: ``<same name>.safetensors`` (the
+    posezoo model's state dict); and the folders ``last/`` and ``best/`` in ``posezoo.save`` format
+    (``model.safetensors`` + ``config.json``), ready for ``posezoo.create(folder)`` and the Hub.
+    Every file is written atomically (temp file + ``os.replace``). Safetensors files whose ``.pth``
+    CheckpointHook has deleted (``max_keep_ckpts``) are deleted too.
+    """
+
+    priority = "VERY_LOW"  # after EMAHook has swapped the EMA weights into the checkpoint
+
+    def __init__(self, prefix: str = "model."):
+        self.prefix = prefix
+        self._seen = {"last_ckpt": None, "best_ckpt": None}
+
+    def _which(self, runner) -> tuple[str | None, str]:
+        """Which checkpoint CheckpointHook is writing: its path (from the message hub) and kind."""
+        for key, kind in (("last_ckpt", "last"), ("best_ckpt", "best")):
+            path = runner.message_hub.get_info(key)
+            if path is not None and path != self._seen[key]:
+                self._seen[key] = path
+                return path, kind
+        return None, "last"
+
+    @master_only
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        from posezoo.checkpoint import save_weights_atomic
+
+        state = {k[len(self.prefix):]: v for k, v in checkpoint["state_dict"].items() if k.startswith(self.prefix)}
+        pose_model = task_of(runner).model
+        path, kind = self._which(runner)
+        work_dir = Path(runner.work_dir)
+        current = Path(path).with_suffix(".safetensors") if path is not None else None
+        if current is not None:
+            save_weights_atomic(state, current, metadata={"format": "pt", "iter": str(checkpoint["meta"].get("iter"))})
+        export_model_dir(pose_model, state, work_dir / kind)
+        for stale in work_dir.glob("*.safetensors"):  # the .pth of `current` is written after this hook
+            if stale.name != getattr(current, "name", None) and not stale.with_suffix(".pth").exists():
+                stale.unlink()
+
+
+@HOOKS.register_module()
+class RichProgressHook(Hook):
+    """A rich progress bar for training (iterations, losses, eta), validation and testing.
+
+    On rank 0 only. While the bar is live, mmengine's log lines are printed above it (the logger's
+    console handlers are pointed at rich's redirected stdout and restored afterwards).
+    """
+
+    priority = "LOW"
+
+    def __init__(self, refresh_per_second: int = 4):
+        self.refresh_per_second = refresh_per_second
+        self.progress = None
+        self.tasks: dict[str, int] = {}
+        self._streams: list[tuple[logging.StreamHandler, object]] = []
+
+    def _start(self, runner) -> None:
+        if self.progress is not None:
+            return
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
+
+        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                                 refresh_per_second=self.refresh_per_second)
+        self.progress.start()
+        for handler in runner.logger.handlers:
+            if type(handler) is logging.StreamHandler and handler.stream in (sys.__stdout__, sys.__stderr__):
+                self._streams.append((handler, handler.stream))
+                handler.setStream(sys.stdout)
+
+    def _add(self, runner, name: str, total: int, done: int = 0) -> None:
+        self._start(runner)
+        if name in self.tasks:
+            self.progress.remove_task(self.tasks.pop(name))
+        self.tasks[name] = self.progress.add_task(name, total=total, completed=done, info="")
+
+    def _advance(self, name: str, info: str = "") -> None:
+        if name in self.tasks:
+            self.progress.update(self.tasks[name], advance=1, info=info)
+
+    def _remove(self, name: str) -> None:
+        if name in self.tasks:
+            self.progress.remove_task(self.tasks.pop(name))
+
+    @master_only
+    def before_train(self, runner) -> None:
+        self._add(runner, "train", runner.max_iters, runner.iter)
+
+    @master_only
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        info = " ".join(f"{k.removeprefix('loss_')}={float(v.detach()):.4f}" for k, v in (outputs or {}).items()
+                        if k.startswith("loss"))
+        self._advance("train", info)
+
+    @master_only
+    def before_val_epoch(self, runner) -> None:
+        self._add(runner, "val", len(runner.val_dataloader))
+
+    @master_only
+    def after_val_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        self._advance("val")
+
+    @master_only
+    def after_val_epoch(self, runner, metrics=None) -> None:
+        self._remove("val")
+
+    @master_only
+    def before_test_epoch(self, runner) -> None:
+        self._add(runner, "test", len(runner.test_dataloader))
+
+    @master_only
+    def after_test_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        self._advance("test")
+
+    @master_only
+    def after_run(self, runner) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+            self.tasks.clear()
+        for handler, stream in self._streams:  # the streams saved here: setStream may return None
+            handler.setStream(stream)
+        self._streams.clear()
+
+
+def check_dataset(task, dataset, split: str) -> None:
+    """Raise ``ValueError`` before training when ``dataset`` cannot feed the task's model: empty, another
+    keypoint layout or joint count, other channels, or NaN/inf in its first sample."""
+    pose_model = task.model
+    name = pose_model.meta.get("name") or pose_model.config["backbone"]["type"]
+    if len(dataset) == 0:
+        raise ValueError(f"the {split} dataset ({type(dataset).__name__}) is empty")
+    data_layout = getattr(dataset, "layout_out", None) or getattr(dataset, "layout", None)
+    data_layout = getattr(data_layout, "name", data_layout)  # a KeypointLayout or its name
+    model_layout = pose_model.meta.get("layout")
+    if isinstance(data_layout, str) and model_layout and data_layout != model_layout:
+        raise ValueError(f"the {split} dataset gives keypoints in layout {data_layout!r} but model {name} "
+                         f"takes {model_layout!r}; set the dataset's layout_out={model_layout!r}")
+    sample = dataset[0]
+    inputs = np.asarray(sample["inputs"])
+    joints, channels = pose_model.backbone.num_joints, pose_model.backbone.dim_in
+    taken = getattr(task, "input_channels", None)  # the task feeds the first `taken` channels
+    fits = inputs.shape[-1] >= taken == channels if taken else inputs.shape[-1] == channels
+    if inputs.shape[-2] != joints or not fits:
+        raise ValueError(f"the {split} dataset gives inputs of shape {inputs.shape} (..., J, C) but model {name} "
+                         f"takes J={joints} joints ({model_layout or 'its layout'}) with C={channels} channels"
+                         + (f" (the task feeds the first {taken})" if taken else ""))
+    for key in ("inputs", "target"):
+        if key in sample:
+            value = np.asarray(sample[key], dtype=np.float64)
+            if not np.isfinite(value).all():
+                raise ValueError(f"the {split} dataset's first sample has NaN/inf in {key!r}; clean the data first")
+
+
+@HOOKS.register_module()
+class DataCheckHook(Hook):
+    """Checks train/val/test datasets against the model (:func:`check_dataset`) before the loops run."""
+
+    priority = "VERY_HIGH"
+
+    def before_train(self, runner) -> None:
+        check_dataset(task_of(runner), runner.train_dataloader.dataset, "train")
+        if runner.val_loop is not None and hasattr(runner.val_loop, "dataloader"):
+            check_dataset(task_of(runner), runner.val_loop.dataloader.dataset, "val")
+
+    def before_test(self, runner) -> None:
+        check_dataset(task_of(runner), runner.test_loop.dataloader.dataset, "test")

@@ -1,0 +1,164 @@
+"""Task models: what mmengine's Runner trains. Each wraps one posezoo model (``self.model``, a
+``PoseModel`` built through posezoo.factory) and adds the task's losses and predictions.
+
+Batches are the collated dataset samples: ``inputs`` (B, [M,] T, J, C), and ``target`` (B, T, J, 3)
+or ``label`` (B,), plus ``meta``. ``forward(mode="loss")`` returns named losses, ``mode="predict"``
+one dict per sample for the metrics, ``mode="tensor"`` the raw output.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from mmengine.logging import MessageHub
+from mmengine.model import BaseModel
+
+from posezoo import losses as L
+from posezoo.models.composed import PoseModel
+from posezoo.registry import MODELS
+
+
+def build_pose_model(model: dict) -> PoseModel:
+    """``dict(name=<entry or saved folder>, **overrides)`` (posezoo.create) or
+    ``dict(backbone=dict(type=...), head=dict(type=...))`` (a config, as in a saved config.json)."""
+    from posezoo import factory
+
+    model = dict(model)
+    if "name" in model:
+        built = factory.create(model.pop("name"), **model)
+    elif {"backbone", "head"} <= set(model):
+        built = factory.build({"backbone": model.pop("backbone"), "head": model.pop("head")}, meta=model.pop("meta", None))
+        if model:
+            raise TypeError(f"unexpected model keys {sorted(model)} next to backbone/head")
+    else:
+        raise ValueError(f"model needs 'name' (a posezoo entry) or 'backbone' and 'head', got keys {sorted(model)}")
+    return built.train()
+
+
+def _unbatch(meta: Any, size: int) -> list[dict]:
+    """Collated ``meta`` (dict of lists/tensors) -> one plain dict per sample."""
+    out: list[dict] = [{} for _ in range(size)]
+    for key, value in (meta or {}).items():
+        if isinstance(value, (list, tuple, torch.Tensor)) and len(value) == size:
+            for i in range(size):
+                item = value[i]
+                out[i][key] = item.item() if isinstance(item, torch.Tensor) and item.numel() == 1 else item
+    return out
+
+
+class PoseTask(BaseModel):
+    """Common part of the tasks: model building, and a loss check that stops on NaN/inf."""
+
+    def __init__(self, model: dict, data_preprocessor: dict | None = None, init_checkpoint: str | None = None,
+                 input_channels: int | None = None):
+        super().__init__(data_preprocessor=data_preprocessor)
+        self.model = build_pose_model(model)
+        # Feed only the first channels of the data (e.g. 2: x, y without confidence, for VideoPose3D).
+        self.input_channels = input_channels
+        if init_checkpoint is not None:  # e.g. pretrained weights to finetune from (posezoo or official)
+            from posezoo.factory import load_checkpoint
+
+            load_checkpoint(self.model, init_checkpoint)
+
+    def init_weights(self) -> None:
+        """Nothing to do: posezoo models initialise themselves when built, and a Runner-time re-init
+        would overwrite ``init_checkpoint``."""
+
+    def model_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The batch's inputs as the model takes them: float32, the first ``input_channels`` channels."""
+        inputs = inputs.float()
+        return inputs[..., :self.input_channels] if self.input_channels else inputs
+
+    def parse_losses(self, losses: dict[str, torch.Tensor]):
+        loss, log_vars = super().parse_losses(losses)
+        if not torch.isfinite(loss):
+            it = MessageHub.get_current_instance().get_info("iter")
+            where = f"at iteration {it + 1}" if it is not None else "outside a training loop"
+            parts = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in losses.items())
+            raise FloatingPointError(f"training stopped: loss is {float(loss.detach())} {where} ({parts}); "
+                                     "lower the learning rate or check the data for NaN/inf")
+        return loss, log_vars
+
+
+@MODELS.register_module()
+class LiftTask(PoseTask):
+    """2D -> 3D lifting: ``inputs`` (B, T, J, 3) -> joints (B, T, J, 3) compared with ``target``.
+
+    Args:
+        model: the posezoo model (see :func:`build_pose_model`).
+        losses: weight per name of ``posezoo.losses.POSE_LOSSES``; MotionBERT's pose3d recipe is
+            ``dict(mpjpe=1.0, n_mpjpe=0.5, velocity=20.0)``.
+        flip_test: average the prediction with the mirrored prediction of the mirrored input.
+        root_relative: set the predicted root joint to 0 in predictions (MotionBERT ``rootrel``).
+        output: what the model learns to output, recorded in the saved model's ``meta["output"]``
+            (default: the lifting datasets' root-relative camera-frame metres, ``LiftTask.OUTPUT``).
+    """
+
+    OUTPUT = {"units": "m", "frame": "camera", "root_relative": True,
+              "description": "x, y, z in metres in the camera frame (x right, y down, z forward), "
+                             "relative to the root joint (pelvis)"}
+
+    def __init__(self, model: dict, losses: dict[str, float] | None = None, flip_test: bool = False,
+                 root_relative: bool = True, output: dict | None = None, **kwargs):
+        super().__init__(model, **kwargs)
+        self.model.meta.update(output=dict(output or self.OUTPUT), max_frames=self.model.max_frames)
+        self.loss_weights = dict(losses or {"mpjpe": 1.0})
+        unknown = sorted(set(self.loss_weights) - set(L.POSE_LOSSES))
+        if unknown:
+            raise KeyError(f"unknown pose loss(es) {unknown}; known: {', '.join(L.POSE_LOSSES)}")
+        self.flip_test, self.root_relative = flip_test, root_relative
+
+    def _flip(self, x: torch.Tensor) -> torch.Tensor:
+        from posezoo.data.layouts import get_layout
+
+        return get_layout(self.model.meta.get("layout", "h36m-17")).flip(x)
+
+    def lift(self, inputs: torch.Tensor) -> torch.Tensor:
+        inputs = self.model_inputs(inputs)
+        pred = self.model(inputs)
+        if self.flip_test and not self.training:
+            pred = (pred + self._flip(self.model(self._flip(inputs)))) / 2
+        return pred.float()
+
+    def forward(self, inputs: torch.Tensor, target: torch.Tensor | None = None, meta: dict | None = None,
+                mode: str = "tensor", **_):
+        pred = self.lift(inputs)
+        if mode == "tensor":
+            return pred
+        if target is None:
+            raise ValueError(f"mode={mode!r} needs 'target' in the batch")
+        target = target.float()
+        if mode == "loss":
+            return L.weighted_pose_loss(pred, target, self.loss_weights)
+        if mode == "predict":
+            if self.root_relative:
+                pred = pred - pred[..., :1, :]
+            return [{"pred": p, "target": t, "meta": m}
+                    for p, t, m in zip(pred, target, _unbatch(meta, len(pred)))]
+        raise ValueError(f"mode must be 'tensor', 'loss' or 'predict', got {mode!r}")
+
+
+@MODELS.register_module()
+class ActionTask(PoseTask):
+    """Action recognition: ``inputs`` (B, M, T, J, 3) -> logits (B, K), cross entropy with ``label``."""
+
+    def __init__(self, model: dict, label_smoothing: float = 0.0, **kwargs):
+        super().__init__(model, **kwargs)
+        self.label_smoothing = label_smoothing
+
+    def forward(self, inputs: torch.Tensor, label: torch.Tensor | None = None, meta: dict | None = None,
+                mode: str = "tensor", **_):
+        logits = self.model(self.model_inputs(inputs)).float()
+        if logits.ndim != 2:
+            raise ValueError(f"ActionTask needs a classification head giving (B, K) logits, got {tuple(logits.shape)}")
+        if mode == "tensor":
+            return logits
+        if label is None:
+            raise ValueError(f"mode={mode!r} needs 'label' in the batch")
+        if mode == "loss":
+            return {"loss_ce": L.cross_entropy(logits, label, self.label_smoothing)}
+        if mode == "predict":
+            return [{"logits": lg, "label": int(lb), "meta": m}
+                    for lg, lb, m in zip(logits, label, _unbatch(meta, len(logits)))]
+        raise ValueError(f"mode must be 'tensor', 'loss' or 'predict', got {mode!r}")
+

@@ -643,3 +643,126 @@ def convert_pct(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {f"head.tokenizer.{k}": v for k, v in state_dict.items()}
     sample = ", ".join(sorted(state_dict)[:5])
     raise ValueError(f"not a PCT checkpoint: no 'keypoint_head.tokenizer.codebook' / 'codebook' key (keys: {sample}, ...)")
+
+
+# ---------------------------------------------------------------------- training against collapse
+@dataclass
+class TokenizerRecipe:
+    """How :func:`train_tokenizer` trains a :class:`PCTTokenizer`.
+
+    ``staged`` and ``dead_code_restart`` are posezoo's fixes for codebook collapse; with both off
+    this is official PCT's end-to-end training (EMA codebook from N(0, 1), commitment weight
+    ``e_loss_w``, joint masking). Staged: ``stage1_steps`` of encoder + decoder without quantisation,
+    then the encoder is frozen, the codebook is seeded from encoder outputs on training poses and a
+    re-initialised decoder is trained with the codebook for ``steps``. Dead-code restart: every
+    ``restart_every`` quantised steps, codes whose EMA cluster size fell below ``restart_fraction``
+    of the mean are re-seeded from the batch's encoder outputs.
+    """
+
+    staged: bool = True
+    dead_code_restart: bool = True
+    stage1_steps: int = 1000
+    steps: int = 1000
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    restart_every: int = 20
+    restart_fraction: float = 0.05
+    seed: int = 0
+
+    @classmethod
+    def end_to_end(cls, **kw) -> "TokenizerRecipe":
+        """Official PCT's recipe: no stages, no restarts."""
+        return cls(staged=False, dead_code_restart=False, **kw)
+
+
+def _reset(modules: list[nn.Module]) -> None:
+    for module in modules:
+        for m in module.modules():
+            if isinstance(m, (nn.Linear, nn.LayerNorm)):
+                m.reset_parameters()
+
+
+@torch.no_grad()
+def _encode_all(tokenizer: PCTTokenizer, poses: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+    """Encoder outputs (N * M, D) of poses (N, K, d + 1), no masking."""
+    return torch.cat([tokenizer.encode(poses[i:i + batch_size]).flatten(0, 1)
+                      for i in range(0, len(poses), batch_size)])
+
+
+@torch.no_grad()
+def seed_codebook(tokenizer: PCTTokenizer, features: torch.Tensor, generator: torch.Generator | None = None) -> None:
+    """Set the codebook to V distinct random rows of ``features`` (N, D); EMA statistics to match."""
+    pick = torch.randperm(len(features), generator=generator)[:tokenizer.token_class_num]
+    if len(pick) < tokenizer.token_class_num:
+        raise ValueError(f"need >= {tokenizer.token_class_num} encoder outputs to seed the codebook, got {len(features)}")
+    tokenizer.codebook.copy_(features[pick])
+    tokenizer.ema_cluster_size.fill_(1.0)
+    tokenizer.ema_w.copy_(tokenizer.codebook)
+
+
+def train_tokenizer(tokenizer: PCTTokenizer, poses: torch.Tensor, recipe: TokenizerRecipe | None = None,
+                    log_every: int = 0) -> list[dict[str, float]]:
+    """Train ``tokenizer`` on poses (N, K, joint_dim + 1) (visibility last; no image guidance) by
+    ``recipe``; returns the logged losses (every ``log_every`` steps, none if 0)."""
+    recipe = recipe or TokenizerRecipe()
+    if tokenizer.guide_ratio > 0:
+        raise ValueError("train_tokenizer trains tokenizers without image guidance (guide_ratio 0)")
+    gen = torch.Generator().manual_seed(recipe.seed)
+    torch.manual_seed(recipe.seed)  # the training masks
+    log: list[dict[str, float]] = []
+
+    def batches(n: int) -> Iterator[tuple[int, torch.Tensor]]:
+        for step in range(n):
+            yield step, poses[torch.randint(len(poses), (recipe.batch_size,), generator=gen)]
+
+    def optimiser(params) -> torch.optim.Optimizer:
+        return torch.optim.AdamW([p for p in params if p.requires_grad], lr=recipe.lr, weight_decay=recipe.weight_decay)
+
+    tokenizer.train()
+    if recipe.staged:  # stage 1: a plain autoencoder, tokens not quantised
+        opt = optimiser(tokenizer.parameters())
+        for step, x in batches(recipe.stage1_steps):
+            keep = torch.rand(x.shape[:2]) > tokenizer.drop_rate
+            loss = joint_s1_loss(tokenizer.decode(tokenizer.encode(x, keep=keep)), x, tokenizer.loss_cfg["beta"])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if log_every and step % log_every == 0:
+                log.append({"stage": 1, "step": step, "joint_loss": loss.item()})
+        for p in tokenizer.encoder_parameters():
+            p.requires_grad_(False)
+        _reset(tokenizer.decoder_modules())
+        seed_codebook(tokenizer, _encode_all(tokenizer, poses), gen)
+    opt = optimiser(tokenizer.parameters())
+    for step, x in batches(recipe.steps):
+        recovered, _, e_loss = tokenizer(x)
+        losses = tokenizer.get_loss(recovered, x, e_loss)
+        opt.zero_grad()
+        sum(losses.values()).backward()
+        opt.step()
+        if recipe.dead_code_restart and (step + 1) % recipe.restart_every == 0:
+            with torch.no_grad():
+                features = tokenizer.encode(x).flatten(0, 1)
+            tokenizer.restart_dead_codes(features, recipe.restart_fraction * float(tokenizer.ema_cluster_size.mean()), gen)
+        if log_every and step % log_every == 0:
+            log.append({"stage": 2 if recipe.staged else 0, "step": step, **{k: v.item() for k, v in losses.items()}})
+    for p in tokenizer.parameters():
+        p.requires_grad_(True)
+    return log
+
+
+@torch.no_grad()
+def evaluate_tokenizer(tokenizer: PCTTokenizer, poses: torch.Tensor, batch_size: int = 4096) -> dict[str, float]:
+    """Codebook usage (:func:`codebook_usage`) and reconstruction error of poses (N, K, d + 1) in eval
+    mode: ``mpjpe`` = mean Euclidean joint error in the poses' units."""
+    was_training = tokenizer.training
+    tokenizer.eval()
+    ids, errors = [], []
+    for i in range(0, len(poses), batch_size):
+        x = poses[i:i + batch_size]
+        recovered, idx, _ = tokenizer(x)
+        ids.append(idx)
+        errors.append((recovered - x[..., :-1]).norm(dim=-1).mean(dim=-1))
+    tokenizer.train(was_training)
+    return {**codebook_usage(torch.cat(ids), tokenizer.token_class_num), "mpjpe": float(torch.cat(errors).mean())}

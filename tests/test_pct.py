@@ -102,7 +102,7 @@ def test_tokenizer_training_step_matches_official(fixtures_dir, dtype):
     _close(recovered, io[prefix + "joints"], atol("joints"), "recovered joints")
     _close(raw, io[prefix + "e_latent_loss_raw"], atol("e_latent_loss_raw"), "e_latent_loss")
     for buffer in ("codebook", "ema_w", "ema_cluster_size"):
-        _close(getattr(tok, buffer), io[prefix + "after." + buffer], atol("after." + buffer), f"{buffer} after the step")
+        _close(getattr(tok, buffer), io[prefix + "after." + buffer], atol("after." + buffer), f"{buffer} after")
     if dtype == torch.float32:
         for key in ("joint_loss", "e_latent_loss"):
             _close(losses[key], io["output.loss." + key], 1e-6, key)
@@ -203,7 +203,8 @@ def test_converter_containers_and_errors(fixtures_dir):
     with pytest.raises(ValueError, match="not a PCT checkpoint"):
         CONVERTERS.get("pct")({"joints_embed.weight": torch.zeros(1)})
     with pytest.raises(CheckpointError, match="does not fit"):  # a classifier checkpoint is not a tokenizer
-        posezoo.create("pct-tokenizer", checkpoint=fixtures_dir / FOLDER / "pct_head_classifier_eval_k17.official_layout.pt")
+        posezoo.create("pct-tokenizer",
+                       checkpoint=fixtures_dir / FOLDER / "pct_head_classifier_eval_k17.official_layout.pt")
 
 
 def test_bad_inputs_raise_clear_errors():
@@ -279,3 +280,16 @@ def test_codebook_usage_and_joint_loss():
     pred, gt = torch.zeros(1, 2, 2), torch.tensor([[[0.01, 1.0, 1.0], [5.0, 5.0, 0.0]]])
     # 0.5 * 0.01^2 / 0.05 and 1 - 0.025 on the visible joint; the invisible one counts 0
     assert joint_s1_loss(pred, gt).item() == pytest.approx((0.5 * 1e-4 / 0.05 + 0.975) / 2 / 2)
+
+
+def test_dead_code_restart_reseeds_only_unused_codes():
+    tok = PCTTokenizer(codebook=dict(token_num=4, token_dim=8, token_class_num=16),
+                       encoder=dict(hidden_dim=16, hidden_inter_dim=16, token_inter_dim=8, num_blocks=1))
+    tok.ema_cluster_size[:10] = 5.0  # codes 10..15 unused
+    alive = tok.codebook[:10].clone()
+    features = torch.randn(64, 8) + 100.0
+    assert tok.restart_dead_codes(features, min_size=0.5, generator=torch.Generator().manual_seed(0)) == 6
+    assert torch.equal(tok.codebook[:10], alive)
+    assert (tok.codebook[10:] - 100.0).abs().max() < 10  # now among the encoder outputs
+    torch.testing.assert_close(tok.ema_w[10:], tok.codebook[10:] * tok.ema_cluster_size[10:, None])
+    assert tok.restart_dead_codes(features, min_size=0.5) == 0

@@ -26,7 +26,6 @@ perplexity and the fraction of codes used.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -196,7 +195,8 @@ class PCTTokenizer(nn.Module):
         self.num_joints, self.joint_dim = num_joints, joint_dim
         self.guide_ratio, self.guide_channels = guide_ratio, guide_channels if guide_ratio > 0 else 0
         self.drop_rate, self.decay = enc["drop_rate"], book["ema_decay"]
-        self.token_num, self.token_dim, self.token_class_num = book["token_num"], book["token_dim"], book["token_class_num"]
+        self.token_num, self.token_dim = book["token_num"], book["token_dim"]
+        self.token_class_num = book["token_class_num"]
 
         self.invisible_token = nn.Parameter(torch.zeros(1, 1, hidden))
         trunc_normal_(self.invisible_token, mean=0.0, std=0.02, a=-0.02, b=0.02)
@@ -238,7 +238,8 @@ class PCTTokenizer(nn.Module):
             raise ValueError(f"joints must be (B, {want[0]}, {want[1]}) (coordinates + visibility), "
                              f"got {tuple(joints.shape)}")
         if self.guide_ratio > 0:
-            if joints_feature is None or tuple(joints_feature.shape) != (joints.shape[0], self.num_joints, self.guide_channels):
+            want_feat = (joints.shape[0], self.num_joints, self.guide_channels)
+            if joints_feature is None or tuple(joints_feature.shape) != want_feat:
                 got = None if joints_feature is None else tuple(joints_feature.shape)
                 raise ValueError(f"guide_ratio {self.guide_ratio}: joints_feature must be "
                                  f"(B, {self.num_joints}, {self.guide_channels}), got {got}")
@@ -304,7 +305,8 @@ class PCTTokenizer(nn.Module):
     def restart_dead_codes(self, features: torch.Tensor, min_size: float = 0.03,
                            generator: torch.Generator | None = None) -> int:
         """Re-seed codes whose EMA cluster size is below ``min_size`` with random encoder outputs
-        ``features`` (N, D) (plus 1% noise); returns how many were re-seeded."""
+        ``features`` (N, D) (plus 1% of their spread as noise); re-seeded codes restart with cluster
+        size max(min_size, 1). Returns how many were re-seeded."""
         dead = (self.ema_cluster_size < min_size).nonzero().flatten()
         if len(dead) == 0:
             return 0
@@ -501,11 +503,13 @@ class PCTClassifierHead(TokenClassifier):
         self.loss_cfg = _merge(CLASSIFIER_LOSS, loss_keypoint, "loss_keypoint")
         self.map_size = (self.image_size[0] // 32, self.image_size[1] // 32)
         channels = cfg["conv_channels"]
-        self.conv_trans = nn.Sequential(nn.Conv2d(in_channels, channels, 1, bias=False), nn.BatchNorm2d(channels), nn.ReLU())
+        self.conv_trans = nn.Sequential(nn.Conv2d(in_channels, channels, 1, bias=False), nn.BatchNorm2d(channels),
+                                        nn.ReLU())
         self.conv_head = nn.ModuleList([nn.Sequential(*(BasicBlock(channels, cfg["dilation"])
                                                         for _ in range(cfg["conv_num_blocks"])))])
         self._build_trunk(channels * self.map_size[0] * self.map_size[1], cfg,
-                          PCTTokenizer(num_joints=num_joints, guide_ratio=guide_ratio, guide_channels=in_channels, **tok))
+                          PCTTokenizer(num_joints=num_joints, guide_ratio=guide_ratio, guide_channels=in_channels,
+                                       **tok))
 
     def cls_logits(self, feature_map: torch.Tensor) -> torch.Tensor:
         """Token logits (B, M, V) of a feature map (B, C, H/32, W/32)."""
@@ -535,7 +539,8 @@ class PCTClassifierHead(TokenClassifier):
                  joints: torch.Tensor) -> dict[str, torch.Tensor]:
         """``Classifer_loss``: {"token_loss": CE, "kpt_loss": JointS1Loss}, weighted."""
         cfg = self.loss_cfg
-        losses = token_lift_loss(logits, target_ids, pred_joints, joints, cfg["token_loss"], cfg["joint_loss"], cfg["beta"])
+        losses = token_lift_loss(logits, target_ids, pred_joints, joints, cfg["token_loss"], cfg["joint_loss"],
+                                 cfg["beta"])
         return {"token_loss": losses["token_loss"], "kpt_loss": losses["joint_loss"]}
 
     def forward(self, feature_map: torch.Tensor) -> torch.Tensor:
@@ -642,7 +647,8 @@ def convert_pct(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     if "codebook" in state_dict and "feature_embed.weight" in state_dict:
         return {f"head.tokenizer.{k}": v for k, v in state_dict.items()}
     sample = ", ".join(sorted(state_dict)[:5])
-    raise ValueError(f"not a PCT checkpoint: no 'keypoint_head.tokenizer.codebook' / 'codebook' key (keys: {sample}, ...)")
+    raise ValueError(f"not a PCT checkpoint: no 'keypoint_head.tokenizer.codebook' / 'codebook' key "
+                     f"(keys: {sample}, ...)")
 
 
 # ---------------------------------------------------------------------- training against collapse
@@ -695,7 +701,8 @@ def seed_codebook(tokenizer: PCTTokenizer, features: torch.Tensor, generator: to
     """Set the codebook to V distinct random rows of ``features`` (N, D); EMA statistics to match."""
     pick = torch.randperm(len(features), generator=generator)[:tokenizer.token_class_num]
     if len(pick) < tokenizer.token_class_num:
-        raise ValueError(f"need >= {tokenizer.token_class_num} encoder outputs to seed the codebook, got {len(features)}")
+        raise ValueError(f"need >= {tokenizer.token_class_num} encoder outputs to seed the codebook, "
+                         f"got {len(features)}")
     tokenizer.codebook.copy_(features[pick])
     tokenizer.ema_cluster_size.fill_(1.0)
     tokenizer.ema_w.copy_(tokenizer.codebook)
@@ -744,7 +751,8 @@ def train_tokenizer(tokenizer: PCTTokenizer, poses: torch.Tensor, recipe: Tokeni
         if recipe.dead_code_restart and (step + 1) % recipe.restart_every == 0:
             with torch.no_grad():
                 features = tokenizer.encode(x).flatten(0, 1)
-            tokenizer.restart_dead_codes(features, recipe.restart_fraction * float(tokenizer.ema_cluster_size.mean()), gen)
+            threshold = recipe.restart_fraction * float(tokenizer.ema_cluster_size.mean())
+            tokenizer.restart_dead_codes(features, threshold, gen)
         if log_every and step % log_every == 0:
             log.append({"stage": 2 if recipe.staged else 0, "step": step, **{k: v.item() for k, v in losses.items()}})
     for p in tokenizer.parameters():

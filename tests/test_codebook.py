@@ -20,7 +20,7 @@ def test_default_recipe_uses_the_codebook_and_end_to_end_collapses(data_dir):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny matrices: more threads only contend
     try:
-        results = run(setting, train, test, scale)
+        results = dict(run(setting, train, test, scale))
     finally:
         torch.set_num_threads(threads)
     default, plain = results["default (staged + restart)"]["held-out"], results["end-to-end (official)"]["held-out"]

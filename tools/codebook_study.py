@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -70,9 +71,8 @@ def bandai_h36m_poses(path: Path, frame_step: int = 4) -> tuple[torch.Tensor, to
     return pack(train), pack(test), scale
 
 
-def run(setting: dict, train: torch.Tensor, test: torch.Tensor, scale: float, seed: int = 0) -> dict[str, dict]:
-    """Train one tokenizer per recipe; their held-out (and training) usage and MPJPE (mm)."""
-    results = {}
+def run(setting: dict, train: torch.Tensor, test: torch.Tensor, scale: float, seed: int = 0) -> Iterator[tuple[str, dict]]:
+    """Train one tokenizer per recipe; yields (recipe, its held-out and training usage and MPJPE (mm))."""
     base = TokenizerRecipe(seed=seed, **setting["recipe"])
     recipes = {"default (staged + restart)": base,
                "end-to-end (official)": replace(base, staged=False, dead_code_restart=False,
@@ -87,8 +87,7 @@ def run(setting: dict, train: torch.Tensor, test: torch.Tensor, scale: float, se
             m = evaluate_tokenizer(tokenizer, poses)
             out[split] = {**m, "mpjpe_mm": m["mpjpe"] * scale * 1000}
         out["seconds"] = time.perf_counter() - start
-        results[name] = out
-    return results
+        yield name, out
 
 
 def main() -> None:
@@ -103,7 +102,7 @@ def main() -> None:
           f"{len(test)} held-out poses; codebook {V} codes; torch threads {torch.get_num_threads()}")
     mean_pose = (test[..., :3] - train[..., :3].mean(0)).norm(dim=-1).mean() * scale * 1000
     print(f"baseline: the mean training pose for every held-out pose, MPJPE {mean_pose:.1f} mm")
-    for name, out in run(setting, train, test, scale, args.seed).items():
+    for name, out in run(setting, train, test, scale, args.seed):
         for split in ("held-out", "train"):
             m = out[split]
             print(f"{name:28s} {split:8s} codes used {m['fraction_used'] * 100:5.1f}%  perplexity "

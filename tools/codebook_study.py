@@ -71,7 +71,8 @@ def bandai_h36m_poses(path: Path, frame_step: int = 4) -> tuple[torch.Tensor, to
     return pack(train), pack(test), scale
 
 
-def run(setting: dict, train: torch.Tensor, test: torch.Tensor, scale: float, seed: int = 0) -> Iterator[tuple[str, dict]]:
+def run(setting: dict, train: torch.Tensor, test: torch.Tensor, scale: float,
+        seed: int = 0) -> Iterator[tuple[str, dict]]:
     """Train one tokenizer per recipe; yields (recipe, its held-out and training usage and MPJPE (mm))."""
     base = TokenizerRecipe(seed=seed, **setting["recipe"])
     recipes = {"default (staged + restart)": base,

@@ -100,6 +100,10 @@ class PoseModel(nn.Module):
         return getattr(self.backbone, "max_frames", None)
 
     def check_input(self, x: torch.Tensor) -> None:
+        custom = getattr(self.backbone, "check_input", None)  # backbones whose input is not a pose clip
+        if custom is not None:
+            custom(x)
+            return
         check_pose_input(x, self.backbone.num_joints, self.backbone.dim_in, self.max_frames,
                          self.meta.get("layout"))
 

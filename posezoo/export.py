@@ -11,18 +11,14 @@ from posezoo._atomic import atomic_path
 from posezoo.models.composed import PoseModel
 
 
-def example_input(model: PoseModel, frames: int | None = None, batch: int = 1) -> torch.Tensor:
-    backbone = model.backbone
-    frames = frames or getattr(backbone, "num_frames", None) or min(27, model.max_frames or 27)
-    return torch.zeros(batch, frames, backbone.num_joints, backbone.dim_in)
-
-
 def dynamic_shapes(model: PoseModel, x: torch.Tensor) -> tuple[dict, ...]:
-    """Batch always dynamic; frames dynamic unless the backbone takes a fixed window."""
+    """Batch always dynamic; frames dynamic unless the backbone takes a fixed window or its input
+    is not a pose clip (a backbone with its own ``example_input``)."""
     from torch.export import Dim
 
     axes = {0: Dim("batch", min=1, max=4096)}
-    if getattr(model.backbone, "num_frames", None) is None:
+    backbone = model.backbone
+    if getattr(backbone, "num_frames", None) is None and not hasattr(backbone, "example_input"):
         axes[1] = Dim("frames", min=2, max=model.max_frames or 100_000)
     return (axes,)
 
@@ -32,7 +28,7 @@ def export_model(model: PoseModel, out: str | os.PathLike, fmt: str = "onnx", fr
     or ``torch-export`` (a ``.pt2`` program for ``torch.export.load``)."""
     out = Path(out)
     model = model.eval()
-    x = example_input(model, frames, batch=2)
+    x = model.example_input(batch=2, frames=frames)
     shapes = dynamic_shapes(model, x)
     if fmt not in ("onnx", "torch-export"):
         raise ValueError(f"unknown export format {fmt!r}: use onnx or torch-export")

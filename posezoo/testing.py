@@ -19,21 +19,6 @@ from posezoo.factory import build, create, save
 from posezoo.models.composed import PoseModel
 
 
-def sample_input(model: PoseModel, frames: int | None = None, batch: int = 2, seed: int = 0) -> torch.Tensor:
-    """A plausible input for ``model``: (B, T, J, dim_in), x, y in [-1, 1], confidence in [0, 1].
-
-    T defaults to the model's fixed window (``num_frames``) or min(9, max_frames).
-    """
-    backbone = model.backbone
-    if frames is None:
-        frames = getattr(backbone, "num_frames", None) or min(9, model.max_frames or 9)
-    g = torch.Generator().manual_seed(seed)
-    x = torch.rand(batch, frames, backbone.num_joints, backbone.dim_in, generator=g) * 2 - 1
-    if backbone.dim_in >= 3:
-        x[..., 2] = x[..., 2].abs()
-    return x
-
-
 def _leaves(output: Any) -> list[torch.Tensor]:
     if isinstance(output, torch.Tensor):
         return [output]
@@ -87,18 +72,18 @@ def check_round_trip(model: PoseModel, x: torch.Tensor, name: str = "") -> None:
 
 
 def check_export(model: PoseModel, x: torch.Tensor, name: str = "") -> None:
-    """torch.export with a dynamic frame count where the backbone allows any T (else static)."""
-    from torch.export import Dim, export
+    """torch.export with the dynamic axes posezoo's exporter uses (frames where the backbone allows
+    any T); the program must match eager on x and, with a dynamic frame axis, on a shorter clip."""
+    from torch.export import export
+
+    from posezoo.export import dynamic_shapes
 
     model.eval()
-    fixed = getattr(model.backbone, "num_frames", None)
-    dynamic = None
-    if fixed is None and x.shape[1] > 2:
-        frames = Dim("frames", min=2, max=model.max_frames or 4096)
-        dynamic = ({1: frames},)
-    program = export(model, (x,), dynamic_shapes=dynamic)
+    shapes = dynamic_shapes(model, x)
+    program = export(model, (x,), dynamic_shapes=shapes)
+    inputs = [x, x[:, : x.shape[1] - 1]] if 1 in shapes[0] else [x]
     with torch.no_grad():
-        for t in ([x] if dynamic is None else [x, x[:, : x.shape[1] - 1]]):
+        for t in inputs:
             for a, b in zip(_leaves(program.module()(t)), _leaves(model(t))):
                 torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5, msg=f"{name}: exported program differs")
 
@@ -108,7 +93,7 @@ def check_entry(name: str, export: bool = True, **overrides: Any) -> None:
     parameter count is always checked at the published config)."""
     check_param_count(name)
     model = create(name, **overrides)
-    x = sample_input(model)
+    x = model.example_input()
     check_forward_backward(model, x, name)
     check_eval_determinism(model, x, name)
     check_round_trip(model, x, name)

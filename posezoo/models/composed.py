@@ -107,6 +107,20 @@ class PoseModel(nn.Module):
         check_pose_input(x, self.backbone.num_joints, self.backbone.dim_in, self.max_frames,
                          self.meta.get("layout"))
 
+    def example_input(self, batch: int = 2, frames: int | None = None, seed: int = 0) -> torch.Tensor:
+        """A plausible input (B, T, J, dim_in): x, y in [-1, 1], confidence in [0, 1]. T defaults to
+        the backbone's fixed window (``num_frames``) or min(9, max_frames). A backbone whose input
+        is not a pose clip provides its own ``example_input(batch, generator)``."""
+        g = torch.Generator().manual_seed(seed)
+        if hasattr(self.backbone, "example_input"):
+            return self.backbone.example_input(batch, g)
+        backbone = self.backbone
+        frames = frames or getattr(backbone, "num_frames", None) or min(9, self.max_frames or 9)
+        x = torch.rand(batch, frames, backbone.num_joints, backbone.dim_in, generator=g) * 2 - 1
+        if backbone.dim_in >= 3:
+            x[..., 2] = x[..., 2].abs()
+        return x
+
     def representation(self, x: torch.Tensor) -> torch.Tensor:
         """Backbone features of x (..., T, J, C_in), leading dims kept."""
         if not _is_traced():

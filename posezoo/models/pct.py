@@ -383,6 +383,10 @@ class PCTFeatureMapInput(nn.Module):
         self.in_channels = self.dim_in = in_channels
         self.num_joints, self.max_frames = num_joints, None
 
+    def example_input(self, batch: int, generator: torch.Generator) -> torch.Tensor:
+        """A (B, in_channels, 8, 8) map: PCT's 256 x 256 crop seen at stride 32."""
+        return torch.randn(batch, self.in_channels, 8, 8, generator=generator)
+
     def check_input(self, x: torch.Tensor) -> None:
         if not isinstance(x, torch.Tensor) or x.ndim < 4 or x.shape[-3] != self.in_channels:
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__

@@ -49,9 +49,9 @@ def dct_matrices(n: int, dtype: torch.dtype, device: torch.device) -> tuple[torc
 
 
 def _dct_matrices(n: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    k = torch.arange(n, dtype=torch.float64)
+    k = torch.arange(n, dtype=torch.float64, device="cpu")  # built on the CPU whatever the default device
     basis = torch.cos(math.pi * k[:, None] * (2 * k[None, :] + 1) / (2 * n))  # (k, m)
-    weight = torch.full((n,), 1.0 / n, dtype=torch.float64)
+    weight = torch.full((n,), 1.0 / n, dtype=torch.float64, device="cpu")
     weight[0] = 0.5 / n
     return (2 * basis).to(device, dtype), (basis.T * weight).to(device, dtype)
 

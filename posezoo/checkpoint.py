@@ -68,6 +68,23 @@ def _torch_load(path: Path, safe_globals: list) -> object:
         raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (truncated or corrupted?): {exc}") from exc
 
 
+def numpy_random_state_globals() -> list:
+    """The ``torch.load(weights_only=True)`` allow-list for containers that hold a pickled numpy
+    ``RandomState`` (VideoPose3D-style ``random_state``): its constructors, MT19937 and the array
+    types of its state, nothing else. numpy 1.x spellings are listed as aliases."""
+    import numpy as np
+    from numpy.random import _pickle
+
+    reconstruct = np.array(0).__reduce__()[0]
+    return [
+        np.ndarray, np.dtype, type(np.dtype(np.uint32)), np.random.RandomState, np.random.MT19937,
+        _pickle.__randomstate_ctor, _pickle.__bit_generator_ctor,
+        (np.random.__RandomState_ctor, "numpy.random.__RandomState_ctor"),
+        (reconstruct, "numpy.core.multiarray._reconstruct"),
+        (reconstruct, "numpy._core.multiarray._reconstruct"),
+    ]
+
+
 def _unwrap(obj: object, path: Path) -> dict[str, torch.Tensor]:
     if _is_state_dict(obj):
         return obj

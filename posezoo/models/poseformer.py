@@ -21,12 +21,12 @@ from __future__ import annotations
 
 from functools import partial
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from timm.layers import DropPath, Mlp
 from torch import nn
 
+from posezoo.checkpoint import numpy_random_state_globals
 from posezoo.registry import BACKBONES, CONVERTERS
 
 NORM_EPS = 1e-6  # blocks, Spatial_norm, Temporal_norm
@@ -164,21 +164,6 @@ class PoseFormer(nn.Module):
         return self.head_norm(self.weighted_mean(self.Temporal_norm(x)))
 
 
-def numpy_pickle_globals() -> list:
-    """The allow-list for torch.load(weights_only=True) of VideoPose3D-style containers, whose
-    ``random_state`` is a pickled numpy ``RandomState``: its constructors, MT19937 and the array
-    types of its state, nothing else. numpy 1.x spellings are listed as aliases."""
-    from numpy.random import _pickle
-
-    reconstruct = np.array(0).__reduce__()[0]
-    return [
-        np.ndarray, np.dtype, type(np.dtype(np.uint32)), np.random.RandomState, np.random.MT19937,
-        _pickle.__randomstate_ctor, _pickle.__bit_generator_ctor,
-        (reconstruct, "numpy.core.multiarray._reconstruct"),
-        (reconstruct, "numpy._core.multiarray._reconstruct"),
-    ]
-
-
 def convert_head_split(state_dict: dict[str, torch.Tensor], family: str, markers: tuple[str, ...],
                        other: dict[str, str]) -> dict[str, torch.Tensor]:
     """Official PoseFormer-style ``model_pos`` -> posezoo keys: ``head.0`` (LayerNorm) ->
@@ -212,4 +197,4 @@ def convert_poseformer(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.T
                               OTHER_FAMILIES)
 
 
-convert_poseformer.safe_globals = numpy_pickle_globals()
+convert_poseformer.safe_globals = numpy_random_state_globals()

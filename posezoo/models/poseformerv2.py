@@ -30,9 +30,18 @@ import torch
 from timm.layers import Mlp
 from torch import nn
 
+from posezoo.checkpoint import numpy_random_state_globals
 from posezoo.models.poseformer import (
-    HEAD_NORM_EPS, OTHER_FAMILIES, AttentionBlock, Block, check_window, convert_head_split, drop_path_rates,
-    norm_layer, numpy_pickle_globals, spatial_transformer)
+    HEAD_NORM_EPS,
+    OTHER_FAMILIES,
+    AttentionBlock,
+    Block,
+    check_window,
+    convert_head_split,
+    drop_path_rates,
+    norm_layer,
+    spatial_transformer,
+)
 from posezoo.registry import BACKBONES, CONVERTERS
 
 
@@ -168,4 +177,4 @@ def convert_poseformerv2(state_dict: dict[str, torch.Tensor]) -> dict[str, torch
                               OTHER_FAMILIES)
 
 
-convert_poseformerv2.safe_globals = numpy_pickle_globals()
+convert_poseformerv2.safe_globals = numpy_random_state_globals()

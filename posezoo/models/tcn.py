@@ -18,11 +18,11 @@ convolution; the ``lift`` head (``head.fc``, the converted ``shrink``) maps them
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from posezoo.checkpoint import numpy_random_state_globals
 from posezoo.registry import BACKBONES, CONVERTERS
 
 MODES = ("sequence", "valid", "window")
@@ -147,23 +147,6 @@ class TemporalConvNet(nn.Module):
         return x.transpose(1, 2)  # (N, T', C)
 
 
-def _numpy_pickle_globals() -> list:
-    """What a pickled numpy ``RandomState`` (VideoPose3D's ``random_state``) needs, and nothing else.
-
-    Old spellings are listed as aliases so that checkpoints pickled by numpy 1.x open too.
-    """
-    from numpy.random import _pickle
-
-    reconstruct = np.array(0).__reduce__()[0]
-    return [
-        np.ndarray, np.dtype, type(np.dtype(np.uint32)), np.random.RandomState, np.random.MT19937,
-        _pickle.__randomstate_ctor, _pickle.__bit_generator_ctor,
-        (np.random.__RandomState_ctor, "numpy.random.__RandomState_ctor"),
-        (reconstruct, "numpy.core.multiarray._reconstruct"),
-        (reconstruct, "numpy._core.multiarray._reconstruct"),
-    ]
-
-
 @CONVERTERS.register_module("tcn")
 def convert_tcn(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Official VideoPose3D ``model_pos`` (TemporalModel or TemporalModelOptimized1f) -> posezoo keys.
@@ -186,4 +169,4 @@ def convert_tcn(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-convert_tcn.safe_globals = _numpy_pickle_globals()
+convert_tcn.safe_globals = numpy_random_state_globals()

@@ -16,9 +16,10 @@ What is measured, per model:
 - achieved FLOP/s and its fraction of the machine's matmul rate: a 2048^3 fp32 matmul is timed
   in every round next to the models, and each round's model FLOP/s is divided by that round's
   matmul FLOP/s (median over rounds), so that load from other processes cancels out.
-- peak memory: CPU: a fresh subprocess per model builds the model and input, reads
-  ``resource.getrusage(RUSAGE_SELF).ru_maxrss``, runs one step and reads it again; the delta is
-  the extra resident memory of a step (activations, and AdamW state in train mode). CUDA:
+- peak memory: CPU: a fresh subprocess per model builds the model and input, reads its resident
+  memory (VmRSS), resets the kernel's peak-RSS mark (``/proc/self/clear_refs``), runs one step
+  and reads ``resource.getrusage(RUSAGE_SELF).ru_maxrss``; the difference is the extra peak
+  resident memory of a step (activations, and AdamW state in train mode). CUDA:
   ``torch.cuda.max_memory_allocated`` over one step.
 
 Variants are timed interleaved (one run of each per round, order rotated every round), so ratios
@@ -33,6 +34,7 @@ import json
 import os
 import platform
 import resource
+import shlex
 import statistics
 import subprocess
 import sys
@@ -237,9 +239,26 @@ def probe_memory(spec: dict) -> float:
         step()
         torch.cuda.synchronize()
         return (torch.cuda.max_memory_allocated() - base) / 2 ** 20
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    before = _rss_kib()
+    _reset_peak_rss()
     step()
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024  # both KiB
+
+
+def _rss_kib() -> int:
+    """Resident memory now (KiB), or the peak so far where /proc is missing."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _reset_peak_rss() -> None:
+    """Lower the kernel's peak-RSS mark to the current RSS (Linux >= 4.0), so that ru_maxrss after a
+    step is that step's peak, not the peak of building the model."""
+    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
 
 
 def memory_in_subprocess(variant: Variant, overrides: dict, args: argparse.Namespace,
@@ -423,7 +442,7 @@ def machine_header(args: argparse.Namespace) -> list[str]:
     rates = sorted(matmul_gflops(args.device) for _ in range(5))
     return [
         f"date: {datetime.datetime.now().isoformat(timespec='seconds')}",
-        f"command: {' '.join([Path(sys.argv[0]).name, *sys.argv[1:]])}",
+        f"command: {args.command}",
         f"cpu: {cpu_model()}; logical cores: {os.cpu_count()}; torch threads: {args.threads}",
         f"torch: {torch.__version__}; python: {platform.python_version()}; device: {args.device}"
         + (f" ({torch.cuda.get_device_name()})" if args.device.startswith("cuda") else ""),
@@ -432,7 +451,8 @@ def machine_header(args: argparse.Namespace) -> list[str]:
         "gmacs: FlopCounterMode FLOPs / 2 per clip (forward; train: forward + backward)",
         "latency: one step (infer: forward in inference_mode; train: forward + MSE + backward + AdamW)",
         "peak_mem_mb: " + ("torch.cuda.max_memory_allocated over one step" if args.device.startswith("cuda")
-                           else "ru_maxrss delta over one step in a fresh process per model (MiB)"),
+                           else "ru_maxrss after one step - VmRSS before it, peak mark reset by "
+                           "/proc/self/clear_refs, in a fresh process per model (MiB)"),
         "speedup_vs_official: median over rounds of official/posezoo latency (interleaved runs)",
         "create_ms: median time of posezoo.create(folder) for the model saved with posezoo.save",
     ]
@@ -475,6 +495,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-memory", dest="memory", action="store_false", help="skip the memory probes")
     parser.add_argument("--probe-memory", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.command = shlex.join(["tools/benchmark.py", *(sys.argv[1:] if argv is None else argv)])
     if args.compile and args.warmup < 1:
         parser.error("--compile needs --warmup >= 1 (the first run compiles)")
     if args.repeats < 1:

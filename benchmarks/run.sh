@@ -6,10 +6,10 @@ cd "$(dirname "$0")/.."
 OFFICIAL=${OFFICIAL:-/tmp/official/MotionBERT}
 BENCH="python tools/benchmark.py dstformer-lift --official motionbert=$OFFICIAL --threads 2"
 $BENCH --mode infer --batch 1 --frames 243 --warmup 1 --repeats 5 --csv benchmarks/dstformer_infer_b1_t243.csv
-$BENCH --mode infer --batch 8 --frames 81 --warmup 1 --repeats 4 --csv benchmarks/dstformer_infer_b8_t81.csv
-$BENCH --mode train --batch 1 --frames 243 --warmup 1 --repeats 3 --csv benchmarks/dstformer_train_b1_t243.csv
-$BENCH --mode infer --batch 8 --frames 243 --warmup 1 --repeats 2 --no-memory --csv benchmarks/dstformer_infer_b8_t243.csv
-# Full-size training fits only with activation checkpointing (the official model needs more than
-# this 23 GB machine has at B=8, T=243), so posezoo alone:
+$BENCH --mode infer --batch 8 --frames 81 --warmup 1 --repeats 2 --no-memory --csv benchmarks/dstformer_infer_b8_t81.csv
+$BENCH --mode train --batch 1 --frames 243 --warmup 1 --repeats 2 --no-memory --csv benchmarks/dstformer_train_b1_t243.csv
+# Full-size training fits only with activation checkpointing (the official model would need more
+# than this shared 23 GB machine has at B=8, T=243): posezoo alone, memory probe only (one step).
 python tools/benchmark.py dstformer-lift --threads 2 --mode train --batch 8 --frames 243 --grad-checkpointing \
-    --warmup 0 --repeats 1 --csv benchmarks/dstformer_train_b8_t243_ckpt.csv
+    --repeats 0 --csv benchmarks/dstformer_train_b8_t243_ckpt.csv
+$BENCH --mode infer --batch 8 --frames 243 --warmup 1 --repeats 1 --no-memory --csv benchmarks/dstformer_infer_b8_t243.csv

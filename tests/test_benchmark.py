@@ -69,8 +69,8 @@ def test_train_mode_and_checkpointing(bench, tmp_path):
                 "--grad-checkpointing", "--repeats", "1", "--warmup", "0", "--no-memory", "--csv", str(out)])
     _, rows = _read(out)
     assert rows[0]["mode"] == "train" and rows[0]["grad_checkpointing"] == "True"
-    infer_flops = bench.count_flops(posezoo.create("dstformer-lift", depth=1, dim_feat=16, dim_rep=16,
-                                                   num_heads=2, maxlen=9), torch.zeros(2, 9, 17, 3), "infer")
+    model = posezoo.create("dstformer-lift", depth=1, dim_feat=16, dim_rep=16, num_heads=2, maxlen=9)
+    infer_flops = bench.count_flops(bench.make_step(model, torch.zeros(2, 9, 17, 3), "infer", "fp32", "cpu"))
     assert float(rows[0]["gmacs"]) * 2e9 > 2.5 * infer_flops  # backward ~2x forward
 
 
@@ -87,9 +87,9 @@ def test_names_and_patterns(bench):
 def test_memory_probe_in_fresh_process(bench, tmp_path):
     args = bench.parse_args(["dstformer-lift", *TINY, "--batch", "64", "--frames", "9", "--threads", "1"])
     variant = bench.Variant("dstformer-lift", "posezoo", None)
-    mib = bench.memory_in_subprocess(variant, bench.parse_overrides(args.override), args, {})
+    probe = bench.memory_in_subprocess(variant, bench.parse_overrides(args.override), args, {})
     # a step holds a few (64, 9, 17, 48)-float tensors at once: well above 1 MiB
-    assert mib is not None and mib > 1
+    assert probe is not None and probe["peak_mem_mb"] > 1 and probe["step_s"] > 0
 
 
 @pytest.mark.slow

@@ -172,18 +172,14 @@ def make_step(model: nn.Module, x: torch.Tensor, mode: str, dtype: str, device: 
     return train
 
 
-def count_flops(model: nn.Module, x: torch.Tensor, mode: str) -> int:
-    """FLOPs of one forward (infer) or forward + backward (train), not of the optimiser."""
+def count_flops(step: Callable[[], Any]) -> int:
+    """FLOPs of one run of an eager ``step`` (matmuls and attention: forward, and backward in
+    train mode; the optimiser's element-wise updates count nothing)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     counter = FlopCounterMode(display=False)
     with counter:
-        if mode == "infer":
-            with torch.no_grad():
-                model(x)
-        else:
-            model(x).float().square().mean().backward()
-    model.zero_grad(set_to_none=True)
+        step()
     return counter.get_total_flops()
 
 
@@ -203,11 +199,12 @@ def make_input(model: nn.Module, args: argparse.Namespace) -> torch.Tensor:
 
 
 def prepare(variant: Variant, x: torch.Tensor, args: argparse.Namespace) -> None:
+    """Count FLOPs on one eager step (the first warm-up run unless compiling) and set ``step``."""
     model = variant.model.to(args.device)
-    variant.flops = count_flops(model, x, args.mode)
-    if args.compile:
-        model = torch.compile(model)
     variant.step = make_step(model, x, args.mode, args.dtype, args.device)
+    variant.flops = count_flops(variant.step)
+    if args.compile:
+        variant.step = make_step(torch.compile(model), x, args.mode, args.dtype, args.device)
 
 
 def measure_create_ms(model: nn.Module, runs: int = 3) -> float:
@@ -223,8 +220,8 @@ def measure_create_ms(model: nn.Module, runs: int = 3) -> float:
 
 
 # ----------------------------------------------------------------------------- memory probe
-def probe_memory(spec: dict) -> float:
-    """Run in a fresh process: extra peak memory (MiB) of one step of the variant ``spec``."""
+def probe_memory(spec: dict) -> dict[str, float]:
+    """Run in a fresh process: extra peak memory (MiB) and time (s) of one step of ``spec``."""
     args = argparse.Namespace(**spec["args"])
     torch.set_num_threads(args.threads)
     model = build_posezoo(spec["name"], spec["overrides"], args)
@@ -236,13 +233,18 @@ def probe_memory(spec: dict) -> float:
     if args.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
+        start = time.perf_counter()
         step()
         torch.cuda.synchronize()
-        return (torch.cuda.max_memory_allocated() - base) / 2 ** 20
+        return {"peak_mem_mb": (torch.cuda.max_memory_allocated() - base) / 2 ** 20,
+                "step_s": time.perf_counter() - start}
     before = _rss_kib()
     _reset_peak_rss()
+    start = time.perf_counter()
     step()
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024  # both KiB
+    seconds = time.perf_counter() - start
+    return {"peak_mem_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024,  # KiB
+            "step_s": seconds}
 
 
 def _rss_kib() -> int:
@@ -262,7 +264,7 @@ def _reset_peak_rss() -> None:
 
 
 def memory_in_subprocess(variant: Variant, overrides: dict, args: argparse.Namespace,
-                         official_paths: dict[str, str]) -> float | None:
+                         official_paths: dict[str, str]) -> dict[str, float] | None:
     spec = {"name": variant.name, "impl": variant.impl, "overrides": overrides,
             "official_path": official_paths.get(variant.impl.partition(":")[2]),
             "args": {k: getattr(args, k) for k in ("batch", "frames", "mode", "dtype", "device",
@@ -272,7 +274,7 @@ def memory_in_subprocess(variant: Variant, overrides: dict, args: argparse.Names
     if proc.returncode != 0:
         Console(stderr=True).print(f"[red]memory probe of {variant.impl} {variant.name} failed:[/]\n{proc.stderr[-2000:]}")
         return None
-    return float(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def _pythonpath() -> str:
@@ -349,12 +351,13 @@ def run(args: argparse.Namespace) -> list[dict]:
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=False) as progress:
-        task = progress.add_task("preparing (FLOP count, compile)", total=len(variants))
-        for variant in variants:
+        task = progress.add_task("preparing (FLOP count, compile)", total=len(variants) * bool(args.repeats))
+        for variant in variants if args.repeats else []:  # --repeats 0: memory probe only
             prepare(variant, inputs[variant.name], args)
             progress.advance(task)
-        task = progress.add_task("warm-up", total=args.warmup * len(variants))
-        for _ in range(args.warmup):
+        warmup = args.warmup - (not args.compile)  # counting the FLOPs was a warm-up run
+        task = progress.add_task("warm-up", total=max(warmup, 0) * len(variants))
+        for _ in range(warmup):
             for variant in variants:
                 variant.step()
                 _sync(args.device)
@@ -379,7 +382,11 @@ def run(args: argparse.Namespace) -> list[dict]:
         if args.memory:
             task = progress.add_task("peak memory (fresh process per model)", total=len(variants))
             for variant in variants:
-                variant.peak_mem_mb = memory_in_subprocess(variant, overrides, args, official_paths)
+                probe = memory_in_subprocess(variant, overrides, args, official_paths)
+                if probe:
+                    variant.peak_mem_mb = probe["peak_mem_mb"]
+                    if not args.repeats:  # the probe's step is the only timing
+                        variant.times.append(probe["step_s"])
                 progress.advance(task)
 
     rows = [to_row(v, variants, inputs, args) for v in variants]
@@ -392,22 +399,23 @@ def run(args: argparse.Namespace) -> list[dict]:
 
 def to_row(variant: Variant, variants: list[Variant], inputs: dict, args: argparse.Namespace) -> dict:
     B, T = inputs[variant.name].shape[:2]
-    median = statistics.median(variant.times)
+    times = variant.times or [float("nan")]  # nan: the memory-only probe failed
+    median = statistics.median(times)
     speedup = None
     if variant.impl == "posezoo":
         officials = [v for v in variants if v.name == variant.name and v.impl != "posezoo"]
-        if officials:  # median of per-round ratios: each pair ran back to back
-            speedup = statistics.median(o / s for o, s in zip(officials[0].times, variant.times))
+        if officials and officials[0].times:  # median of per-round ratios: each pair ran back to back
+            speedup = statistics.median(o / s for o, s in zip(officials[0].times, times))
     return {
         "name": variant.name, "impl": variant.impl, "mode": args.mode, "dtype": args.dtype,
         "device": args.device, "compile": args.compile, "grad_checkpointing": args.grad_checkpointing,
         "batch": B, "frames": T, "threads": args.threads,
         "params": sum(p.numel() for p in variant.model.parameters()),
-        "gmacs": variant.flops / 2 / 1e9,
-        "latency_median_ms": median * 1e3, "latency_min_ms": min(variant.times) * 1e3,
-        "latency_max_ms": max(variant.times) * 1e3, "frames_per_s": B * T / median,
-        "gflops_per_s": variant.flops / median / 1e9,
-        "matmul_fraction": statistics.median(variant.matmul_fractions),
+        "gmacs": variant.flops / 2 / 1e9 if variant.flops else None,
+        "latency_median_ms": median * 1e3, "latency_min_ms": min(times) * 1e3,
+        "latency_max_ms": max(times) * 1e3, "frames_per_s": B * T / median,
+        "gflops_per_s": variant.flops / median / 1e9 if variant.flops else None,
+        "matmul_fraction": statistics.median(variant.matmul_fractions) if variant.matmul_fractions else None,
         "peak_mem_mb": variant.peak_mem_mb, "speedup_vs_official": speedup,
         "max_abs_diff_vs_official": variant.max_abs_diff, "create_ms": variant.create_ms,
         "repeats": args.repeats, "warmup": args.warmup,
@@ -485,8 +493,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--grad-checkpointing", action="store_true",
                         help="activation checkpointing in posezoo backbones (train mode)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs of each model")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed runs of each model first")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="timed runs of each model; 0: only the memory probe (its one step is timed)")
+    parser.add_argument("--warmup", type=int, default=1,
+                        help="untimed runs of each model first (the first one counts the FLOPs)")
     parser.add_argument("--csv", help="write the results here")
     parser.add_argument("--override", action="append", default=[], metavar="NAME=VALUE",
                         help="hyper-parameter override passed to posezoo.create (repeatable)")
@@ -498,15 +508,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.command = shlex.join(["tools/benchmark.py", *(sys.argv[1:] if argv is None else argv)])
     if args.compile and args.warmup < 1:
         parser.error("--compile needs --warmup >= 1 (the first run compiles)")
-    if args.repeats < 1:
-        parser.error("--repeats must be >= 1")
+    if args.repeats < 0 or (args.repeats == 0 and not args.memory):
+        parser.error("--repeats must be >= 1, or 0 with the memory probe")
     return args
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.probe_memory:
-        print(probe_memory(json.loads(args.probe_memory)))
+        print(json.dumps(probe_memory(json.loads(args.probe_memory))))
         return
     run(args)
 

@@ -140,6 +140,8 @@ class DSTformer(nn.Module):
         self._init_weights()
 
     def _init_weights(self) -> None:
+        if self.pos_embed.is_meta:  # built for loading (create/load_dir): nothing to fill, and
+            return  # timm's trunc_normal_ on meta tensors costs ~0.3 s for the full model
         trunc_normal_(self.temp_embed, std=0.02)
         trunc_normal_(self.pos_embed, std=0.02)
         for m in self.modules():

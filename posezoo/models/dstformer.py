@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from timm.layers import DropPath, Mlp, trunc_normal_
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from posezoo.registry import BACKBONES, CONVERTERS
 
@@ -44,19 +45,19 @@ class DSTAttention(nn.Module):
         self.proj_drop = nn.Dropout(proj_drop)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, T, J, C = x.shape
-        qkv = self.qkv(x).reshape(B, T, J, 3, self.num_heads, self.head_dim)
-        if self.mode == "spatial":  # sequences of J tokens, one per (frame, head)
-            q, k, v = qkv.permute(3, 0, 1, 4, 2, 5).unbind(0)  # (B, T, H, J, d)
-        else:  # sequences of T tokens, one per (joint, head)
-            q, k, v = qkv.permute(3, 0, 2, 4, 1, 5).unbind(0)  # (B, J, H, T, d)
+        if self.mode == "temporal":  # attend over T: (B, J, T, C), a view
+            x = x.transpose(1, 2)
+        B, S, L, C = x.shape  # S sequences of L tokens per clip
+        # One GEMM for q, k, v (it packs a transposed input once). Every reshape below is a view:
+        # SDPA gets 4-D (B*S, H, L, d) inputs with unit last stride, which selects the fused CPU
+        # kernel (the math fallback, taken for 5-D inputs, is ~2x slower and materialises the
+        # L x L scores), and that kernel returns (B*S, L, H, d) memory, so no permute copies.
+        qkv = self.qkv(x).view(B * S, L, 3, self.num_heads, self.head_dim)
+        q, k, v = qkv.transpose(1, 3).unbind(2)  # (B*S, H, L, d) each
         out = F.scaled_dot_product_attention(
             q, k, v, dropout_p=self.attn_drop if self.training else 0.0, scale=self.scale)
-        if self.mode == "spatial":
-            out = out.permute(0, 1, 3, 2, 4)  # (B, T, J, H, d)
-        else:
-            out = out.permute(0, 3, 1, 2, 4)  # (B, T, J, H, d)
-        return self.proj_drop(self.proj(out.reshape(B, T, J, C)))
+        out = self.proj_drop(self.proj(out.transpose(1, 2).reshape(B, S, L, C)))
+        return out.transpose(1, 2) if self.mode == "temporal" else out
 
 
 class DSTBlock(nn.Module):
@@ -102,6 +103,10 @@ class DSTformer(nn.Module):
     Hyper-parameters keep the official names. ``norm_eps`` defaults to 1e-6, what the official
     ``load_backbone`` passes (the class default 1e-5 does not match the published checkpoints).
     T may be anything up to ``maxlen``; the temporal embedding is sliced to T.
+
+    ``grad_checkpointing=True`` (or :meth:`set_grad_checkpointing`) recomputes each stage in the
+    backward pass instead of keeping its activations: training memory drops from ~20 GB to a few
+    GB for the full model at B=8, T=243, for one extra forward per step. Outputs are unchanged.
     """
 
     feature_layout = "joint"
@@ -110,8 +115,9 @@ class DSTformer(nn.Module):
                  num_heads: int = 8, mlp_ratio: float = 2, num_joints: int = 17, maxlen: int = 243,
                  qkv_bias: bool = True, qk_scale: float | None = None, drop_rate: float = 0.0,
                  attn_drop_rate: float = 0.0, drop_path_rate: float = 0.0, att_fuse: bool = True,
-                 norm_eps: float = 1e-6):
+                 norm_eps: float = 1e-6, grad_checkpointing: bool = False):
         super().__init__()
+        self.grad_checkpointing = grad_checkpointing
         self.dim_in, self.num_joints, self.max_frames = dim_in, num_joints, maxlen
         self.in_channels = dim_rep or dim_feat  # what the head receives
         self.att_fuse = att_fuse
@@ -134,6 +140,8 @@ class DSTformer(nn.Module):
         self._init_weights()
 
     def _init_weights(self) -> None:
+        if self.pos_embed.is_meta:  # built for loading (create/load_dir): nothing to fill, and
+            return  # timm's trunc_normal_ on meta tensors costs ~0.3 s for the full model
         trunc_normal_(self.temp_embed, std=0.02)
         trunc_normal_(self.pos_embed, std=0.02)
         for m in self.modules():
@@ -149,18 +157,26 @@ class DSTformer(nn.Module):
                 nn.init.zeros_(fuse.weight)
                 nn.init.constant_(fuse.bias, 0.5)
 
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute each stage's activations in backward (timm's method name)."""
+        self.grad_checkpointing = enable
+
+    def _stage(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        """Stage i: both streams on x (B, T, J, C), fused."""
+        x_st, x_ts = self.blocks_st[i](x), self.blocks_ts[i](x)
+        if not self.att_fuse:
+            return (x_st + x_ts) * 0.5
+        alpha = self.ts_attn[i](torch.cat([x_st, x_ts], dim=-1)).softmax(dim=-1)
+        return x_st * alpha[..., 0:1] + x_ts * alpha[..., 1:2]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, T, J, dim_in) -> (B, T, J, dim_rep)."""
         T = x.shape[1]
         x = self.joints_embed(x) + self.pos_embed
         x = self.pos_drop(x + self.temp_embed[:, :T])
-        for i, (st, ts) in enumerate(zip(self.blocks_st, self.blocks_ts)):
-            x_st, x_ts = st(x), ts(x)
-            if self.att_fuse:
-                alpha = self.ts_attn[i](torch.cat([x_st, x_ts], dim=-1)).softmax(dim=-1)
-                x = x_st * alpha[..., 0:1] + x_ts * alpha[..., 1:2]
-            else:
-                x = (x_st + x_ts) * 0.5
+        recompute = self.grad_checkpointing and torch.is_grad_enabled()
+        for i in range(len(self.blocks_st)):
+            x = checkpoint(self._stage, i, x, use_reentrant=False) if recompute else self._stage(i, x)
         return self.pre_logits(self.norm(x))
 
 

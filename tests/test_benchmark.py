@@ -1,0 +1,106 @@
+"""tools/benchmark.py on a tiny DSTformer: a well-formed CSV (no timing assertions)."""
+from __future__ import annotations
+
+import csv
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import posezoo
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["--override", "depth=1", "--override", "dim_feat=16", "--override", "dim_rep=16",
+        "--override", "num_heads=2", "--override", "maxlen=9"]
+OFFICIAL = Path(os.environ.get("POSEZOO_MOTIONBERT", "/tmp/official/MotionBERT"))
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("posezoo_benchmark", ROOT / "tools" / "benchmark.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[spec.name]
+
+
+def _read(path: Path) -> tuple[list[str], list[dict]]:
+    lines = path.read_text().splitlines()
+    header = [line[2:] for line in lines if line.startswith("# ")]
+    rows = list(csv.DictReader(line for line in lines if not line.startswith("#")))
+    return header, rows
+
+
+def test_writes_well_formed_csv(bench, tmp_path):
+    out = tmp_path / "bench.csv"
+    bench.main(["dstformer-lift.h36m-ft", "dstformer-lift", *TINY, "--batch", "2", "--frames", "12",
+                "--repeats", "2", "--warmup", "1", "--threads", "1", "--no-memory", "--csv", str(out)])
+    header, rows = _read(out)
+    text = "\n".join(header)
+    assert "cpu: " in text and "torch: " + torch.__version__ in text and "torch threads: 1" in text
+    assert "GFLOP/s" in text and "FLOPs / 2" in text and "command: tools/benchmark.py dstformer-lift.h36m-ft" in text
+    assert len(rows) == 1  # the tag names the same architecture
+    row = rows[0]
+    assert list(row) == bench.CSV_COLUMNS
+    model = posezoo.create("dstformer-lift", depth=1, dim_feat=16, dim_rep=16, num_heads=2, maxlen=9)
+    assert row["name"] == "dstformer-lift" and row["impl"] == "posezoo" and row["mode"] == "infer"
+    assert int(row["params"]) == sum(p.numel() for p in model.parameters())
+    assert (int(row["batch"]), int(row["frames"])) == (2, 9)  # T capped at max_frames
+    lo, med, hi = (float(row[k]) for k in ("latency_min_ms", "latency_median_ms", "latency_max_ms"))
+    assert 0 < lo <= med <= hi
+    assert float(row["frames_per_s"]) == pytest.approx(2 * 9 / (med / 1e3), rel=1e-3)
+    # 2 MACs per token per weight of every Linear at least (attention adds more)
+    assert float(row["gmacs"]) * 1e9 >= 2 * 9 * 17 * sum(
+        m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear)) / 2
+    assert float(row["gflops_per_s"]) == pytest.approx(2 * float(row["gmacs"]) / (med / 1e3), rel=1e-3)
+    assert float(row["matmul_fraction"]) > 0
+    assert float(row["create_ms"]) > 0
+    assert row["peak_mem_mb"] == "" and row["speedup_vs_official"] == ""
+
+
+@pytest.mark.slow
+def test_train_mode_and_checkpointing(bench, tmp_path):
+    out = tmp_path / "train.csv"
+    bench.main(["dstformer-lift", *TINY, "--batch", "2", "--frames", "9", "--mode", "train",
+                "--grad-checkpointing", "--repeats", "1", "--warmup", "0", "--no-memory", "--csv", str(out)])
+    _, rows = _read(out)
+    assert rows[0]["mode"] == "train" and rows[0]["grad_checkpointing"] == "True"
+    model = posezoo.create("dstformer-lift", depth=1, dim_feat=16, dim_rep=16, num_heads=2, maxlen=9)
+    infer_flops = bench.count_flops(bench.make_step(model, torch.zeros(2, 9, 17, 3), "infer", "fp32", "cpu"))
+    assert float(rows[0]["gmacs"]) * 2e9 > 2.5 * infer_flops  # backward ~2x forward
+
+
+def test_names_and_patterns(bench):
+    assert bench.resolve_names(["dstformer-lift*"]) == ["dstformer-lift"]
+    assert set(bench.resolve_names(["dstformer*"])) >= {"dstformer-lift", "dstformer-lite-lift"}
+    with pytest.raises((SystemExit, KeyError, ValueError)):
+        bench.resolve_names(["no-such-model"])
+    assert bench.parse_overrides(["depth=2", "att_fuse=false", "qk_scale=null"]) == {
+        "depth": 2, "att_fuse": False, "qk_scale": None}
+
+
+@pytest.mark.slow
+def test_memory_probe_in_fresh_process(bench, tmp_path):
+    args = bench.parse_args(["dstformer-lift", *TINY, "--batch", "64", "--frames", "9", "--threads", "1"])
+    variant = bench.Variant("dstformer-lift", "posezoo", None)
+    probe = bench.memory_in_subprocess(variant, bench.parse_overrides(args.override), args, {})
+    # a step holds a few (64, 9, 17, 48)-float tensors at once: well above 1 MiB
+    assert probe is not None and probe["peak_mem_mb"] > 1 and probe["step_s"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (OFFICIAL / "lib" / "model" / "DSTformer.py").is_file(),
+                    reason="official MotionBERT checkout not found (set POSEZOO_MOTIONBERT)")
+def test_official_runs_on_same_weights(bench, tmp_path):
+    out = tmp_path / "official.csv"
+    bench.main(["dstformer-lift", *TINY, "--batch", "1", "--frames", "9", "--repeats", "2", "--no-memory",
+                "--official", f"motionbert={OFFICIAL}", "--csv", str(out)])
+    _, rows = _read(out)
+    ours, official = rows
+    assert official["impl"] == "official:motionbert" and official["params"] == ours["params"]
+    assert float(official["max_abs_diff_vs_official"]) <= 1e-5
+    assert float(ours["speedup_vs_official"]) > 0

@@ -1,0 +1,525 @@
+#!/usr/bin/env python
+"""Benchmark posezoo models (and, optionally, their official implementations) on one machine.
+
+    python tools/benchmark.py dstformer-lift --batch 8 --frames 243 --mode infer --repeats 5 \\
+        --csv benchmarks/out.csv --official motionbert=/tmp/official/MotionBERT
+
+NAMES are registered entry names or fnmatch patterns (``"dstformer*"``, ``"*"``); tagged names
+(``arch.tag``) count as their architecture (weights are random: speed does not depend on them).
+
+What is measured, per model:
+- params; GMACs per clip from ``torch.utils.flop_counter.FlopCounterMode`` over one forward (infer)
+  or forward + backward (train). MACs = FLOPs / 2 (the counter reports FLOPs, 2 per multiply-add).
+- latency of one step (infer: forward under ``torch.inference_mode``; train: forward, MSE loss,
+  backward, AdamW step) as median / min / max over ``--repeats`` runs after ``--warmup`` runs;
+  frames/s = B * T / median.
+- achieved FLOP/s and its fraction of the machine's matmul rate: a 2048^3 fp32 matmul is timed
+  in every round next to the models, and each round's model FLOP/s is divided by that round's
+  matmul FLOP/s (median over rounds), so that load from other processes cancels out.
+- peak memory: CPU: a fresh subprocess per model builds the model and input, reads its resident
+  memory (VmRSS), resets the kernel's peak-RSS mark (``/proc/self/clear_refs``), runs one step
+  and reads ``resource.getrusage(RUSAGE_SELF).ru_maxrss``; the difference is the extra peak
+  resident memory of a step (activations, and AdamW state in train mode). CUDA:
+  ``torch.cuda.max_memory_allocated`` over one step.
+
+Variants are timed interleaved (one run of each per round, order rotated every round), so ratios
+between them (``speedup_vs_official``, median of per-round ratios) are robust to a shared machine.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import platform
+import resource
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from torch import nn
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script from a checkout
+    sys.path.insert(0, str(ROOT))
+
+import posezoo  # noqa: E402
+from posezoo.entries import get_entry, split_name  # noqa: E402
+
+MATMUL_N = 2048
+CSV_COLUMNS = [
+    "name", "impl", "mode", "dtype", "device", "compile", "grad_checkpointing", "batch", "frames",
+    "threads", "params", "gmacs", "latency_median_ms", "latency_min_ms", "latency_max_ms",
+    "frames_per_s", "gflops_per_s", "matmul_fraction", "peak_mem_mb", "speedup_vs_official",
+    "max_abs_diff_vs_official", "create_ms", "repeats", "warmup",
+]
+
+
+# ----------------------------------------------------------------------------- official models
+def _motionbert(path: str, model: nn.Module) -> nn.Module:
+    """The official MotionBERT DSTformer (with its 3D head) built as its ``load_backbone`` does,
+    holding the same weights as the posezoo ``model`` (DSTformer + LiftHead)."""
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    from lib.model.DSTformer import DSTformer as Official  # noqa: PLC0415 (checkout given at run time)
+
+    cfg = model.config["backbone"]
+    official = Official(
+        dim_in=cfg["dim_in"], dim_out=model.config["head"]["dim_out"], dim_feat=cfg["dim_feat"],
+        dim_rep=cfg["dim_rep"], depth=cfg["depth"], num_heads=cfg["num_heads"],
+        mlp_ratio=cfg["mlp_ratio"], num_joints=cfg["num_joints"], maxlen=cfg["maxlen"],
+        qkv_bias=cfg["qkv_bias"], qk_scale=cfg["qk_scale"], drop_rate=cfg["drop_rate"],
+        attn_drop_rate=cfg["attn_drop_rate"], drop_path_rate=cfg["drop_path_rate"],
+        norm_layer=partial(nn.LayerNorm, eps=cfg["norm_eps"]), att_fuse=cfg["att_fuse"])
+    # posezoo -> official keys: the inverse of posezoo's dstformer converter.
+    state = {(f"head.{k[len('head.fc.'):]}" if k.startswith("head.fc.") else k[len("backbone."):]): v
+             for k, v in model.state_dict().items()}
+    official.load_state_dict(state, strict=True)
+    return official
+
+
+# name given to --official -> (posezoo family it mirrors, builder(path, posezoo_model) -> module)
+OFFICIAL: dict[str, tuple[str, Callable[[str, nn.Module], nn.Module]]] = {
+    "motionbert": ("dstformer", _motionbert),
+}
+
+
+# ----------------------------------------------------------------------------- machine
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def matmul_gflops(device: str) -> float:
+    """GFLOP/s of one MATMUL_N^3 fp32 matmul (the physical limit the models are compared with)."""
+    a = torch.randn(MATMUL_N, MATMUL_N, device=device)
+    b = torch.randn(MATMUL_N, MATMUL_N, device=device)
+    _sync(device)
+    start = time.perf_counter()
+    a @ b
+    _sync(device)
+    return 2 * MATMUL_N ** 3 / (time.perf_counter() - start) / 1e9
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+# ----------------------------------------------------------------------------- one variant
+@dataclass
+class Variant:
+    """One model under test and how to run one step of it."""
+
+    name: str
+    impl: str  # "posezoo" or "official:<name>"
+    model: nn.Module
+    step: Callable[[], Any] = None
+    flops: int = 0
+    times: list[float] = field(default_factory=list)
+    matmul_fractions: list[float] = field(default_factory=list)
+    create_ms: float | None = None
+    peak_mem_mb: float | None = None
+    max_abs_diff: float | None = None
+
+
+def input_shape(model: nn.Module, batch: int, frames: int) -> tuple[int, int, int, int]:
+    """(B, T, J, C) for ``model``: T is ``frames`` unless the backbone needs a fixed ``num_frames``,
+    and at most its ``max_frames``."""
+    backbone = model.backbone
+    fixed = getattr(backbone, "num_frames", None)
+    limit = getattr(backbone, "max_frames", None)
+    t = fixed or (min(frames, limit) if limit else frames)
+    return batch, t, backbone.num_joints, backbone.dim_in
+
+
+def make_step(model: nn.Module, x: torch.Tensor, mode: str, dtype: str, device: str) -> Callable[[], Any]:
+    """A closure running one inference forward or one training step (fwd, MSE, bwd, AdamW)."""
+    autocast = (torch.autocast(device.split(":")[0], dtype=torch.bfloat16) if dtype == "bf16"
+                else contextlib.nullcontext())
+    if mode == "infer":
+        model.eval()
+
+        def infer():
+            with torch.inference_mode(), autocast:
+                return model(x)
+        return infer
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+    def train():
+        with autocast:
+            loss = model(x).float().square().mean()
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return loss
+    return train
+
+
+def count_flops(step: Callable[[], Any]) -> int:
+    """FLOPs of one run of an eager ``step`` (matmuls and attention: forward, and backward in
+    train mode; the optimiser's element-wise updates count nothing)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        step()
+    return counter.get_total_flops()
+
+
+def build_posezoo(name: str, overrides: dict, args: argparse.Namespace) -> nn.Module:
+    model = posezoo.create(name, **overrides)
+    if args.grad_checkpointing:
+        setter = getattr(model.backbone, "set_grad_checkpointing", None)
+        if setter is None:
+            raise SystemExit(f"{name}: its backbone has no set_grad_checkpointing()")
+        setter(True)
+    return model
+
+
+def make_input(model: nn.Module, args: argparse.Namespace) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(0)
+    return torch.rand(input_shape(model, args.batch, args.frames), generator=generator).mul_(2).sub_(1)
+
+
+def prepare(variant: Variant, x: torch.Tensor, args: argparse.Namespace) -> None:
+    """Count FLOPs on one eager step (the first warm-up run unless compiling) and set ``step``."""
+    model = variant.model.to(args.device)
+    variant.step = make_step(model, x, args.mode, args.dtype, args.device)
+    variant.flops = count_flops(variant.step)
+    if args.compile:
+        variant.step = make_step(torch.compile(model), x, args.mode, args.dtype, args.device)
+
+
+def measure_create_ms(model: nn.Module, runs: int = 3) -> float:
+    """Median time of ``posezoo.create(folder)`` for ``model`` saved with ``posezoo.save``."""
+    with tempfile.TemporaryDirectory() as folder:
+        posezoo.save(model, folder)
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            posezoo.create(folder)
+            times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+# ----------------------------------------------------------------------------- memory probe
+def probe_memory(spec: dict) -> dict[str, float]:
+    """Run in a fresh process: extra peak memory (MiB) and time (s) of one step of ``spec``."""
+    args = argparse.Namespace(**spec["args"])
+    torch.set_num_threads(args.threads)
+    model = build_posezoo(spec["name"], spec["overrides"], args)
+    x = make_input(model, args).to(args.device)
+    if spec["impl"] != "posezoo":
+        model = OFFICIAL[spec["impl"].split(":", 1)[1]][1](spec["official_path"], model)
+    model.to(args.device)
+    step = make_step(model, x, args.mode, args.dtype, args.device)
+    if args.device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        start = time.perf_counter()
+        step()
+        torch.cuda.synchronize()
+        return {"peak_mem_mb": (torch.cuda.max_memory_allocated() - base) / 2 ** 20,
+                "step_s": time.perf_counter() - start}
+    before = _rss_kib()
+    _reset_peak_rss()
+    start = time.perf_counter()
+    step()
+    seconds = time.perf_counter() - start
+    return {"peak_mem_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024,  # KiB
+            "step_s": seconds}
+
+
+def _rss_kib() -> int:
+    """Resident memory now (KiB), or the peak so far where /proc is missing."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _reset_peak_rss() -> None:
+    """Lower the kernel's peak-RSS mark to the current RSS (Linux >= 4.0), so that ru_maxrss after a
+    step is that step's peak, not the peak of building the model."""
+    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def memory_in_subprocess(variant: Variant, overrides: dict, args: argparse.Namespace,
+                         official_paths: dict[str, str]) -> dict[str, float] | None:
+    spec = {"name": variant.name, "impl": variant.impl, "overrides": overrides,
+            "official_path": official_paths.get(variant.impl.partition(":")[2]),
+            "args": {k: getattr(args, k) for k in ("batch", "frames", "mode", "dtype", "device",
+                                                    "threads", "grad_checkpointing")}}
+    proc = subprocess.run([sys.executable, __file__, "--probe-memory", json.dumps(spec)],
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": _pythonpath()})
+    if proc.returncode != 0:
+        Console(stderr=True).print(f"[red]memory probe of {variant.impl} {variant.name} failed:[/]\n{proc.stderr[-2000:]}")
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _pythonpath() -> str:
+    return os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+
+
+# ----------------------------------------------------------------------------- driver
+def resolve_names(patterns: list[str]) -> list[str]:
+    """Architectures (``arch``, tags dropped) matching the given names or patterns, in order."""
+    names: list[str] = []
+    for pattern in patterns:
+        found = [split_name(n)[0] for n in posezoo.list_models(pattern)]
+        if not found and not any(c in pattern for c in "*?["):
+            get_entry(pattern)  # raises a readable error for an unknown name
+        if not found:
+            raise SystemExit(f"no registered model matches {pattern!r}; known: {', '.join(posezoo.list_models())}")
+        names += found
+    return list(dict.fromkeys(names))
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["depth=2", "att_fuse=false"]`` -> ``{"depth": 2, "att_fuse": False}`` (values as JSON)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--override takes NAME=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def parse_official(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, path = item.partition("=")
+        if not sep or key not in OFFICIAL:
+            raise SystemExit(f"--official takes NAME=PATH with NAME one of {sorted(OFFICIAL)}, got {item!r}")
+        if not Path(path).is_dir():
+            raise SystemExit(f"--official {key}: {path} is not a folder")
+        out[key] = str(Path(path).resolve())
+    return out
+
+
+def run(args: argparse.Namespace) -> list[dict]:
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    torch.set_num_threads(args.threads)
+    overrides = parse_overrides(args.override)
+    official_paths = parse_official(args.official)
+    names = resolve_names(args.names)
+
+    variants: list[Variant] = []
+    inputs: dict[str, torch.Tensor] = {}
+    for name in names:
+        model = build_posezoo(name, overrides, args)
+        inputs[name] = make_input(model, args).to(args.device)
+        family = model.meta.get("family")
+        ours = Variant(name, "posezoo", model)
+        if not args.compile and args.device == "cpu":
+            ours.create_ms = measure_create_ms(model)
+        variants.append(ours)
+        for official, path in official_paths.items():
+            if OFFICIAL[official][0] == family:
+                variants.append(Variant(name, f"official:{official}", OFFICIAL[official][1](path, model)))
+
+    for variant in variants:  # same weights, same input: the implementations must agree
+        if variant.impl != "posezoo":
+            ours = next(v for v in variants if v.name == variant.name and v.impl == "posezoo")
+            with torch.no_grad():
+                x = inputs[variant.name]
+                variant.max_abs_diff = (ours.model.eval()(x) - variant.model.eval()(x)).abs().max().item()
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=False) as progress:
+        task = progress.add_task("preparing (FLOP count, compile)", total=len(variants) * bool(args.repeats))
+        for variant in variants if args.repeats else []:  # --repeats 0: memory probe only
+            prepare(variant, inputs[variant.name], args)
+            progress.advance(task)
+        warmup = args.warmup - (not args.compile)  # counting the FLOPs was a warm-up run
+        task = progress.add_task("warm-up", total=max(warmup, 0) * len(variants))
+        for _ in range(warmup):
+            for variant in variants:
+                variant.step()
+                _sync(args.device)
+                progress.advance(task)
+        task = progress.add_task("timing (interleaved rounds)", total=args.repeats * len(variants))
+        for r in range(args.repeats):
+            rate = matmul_gflops(args.device)
+            order = variants[r % len(variants):] + variants[:r % len(variants)]
+            for variant in order:
+                _sync(args.device)
+                start = time.perf_counter()
+                variant.step()
+                _sync(args.device)
+                elapsed = time.perf_counter() - start
+                variant.times.append(elapsed)
+                variant.matmul_fractions.append(variant.flops / elapsed / 1e9 / rate)
+                progress.advance(task)
+            # the rate after the round too: the round's limit is the mean of both
+            rate_after = matmul_gflops(args.device)
+            for variant in variants:
+                variant.matmul_fractions[-1] *= rate / ((rate + rate_after) / 2)
+        if args.memory:
+            task = progress.add_task("peak memory (fresh process per model)", total=len(variants))
+            for variant in variants:
+                probe = memory_in_subprocess(variant, overrides, args, official_paths)
+                if probe:
+                    variant.peak_mem_mb = probe["peak_mem_mb"]
+                    if not args.repeats:  # the probe's step is the only timing
+                        variant.times.append(probe["step_s"])
+                progress.advance(task)
+
+    rows = [to_row(v, variants, inputs, args) for v in variants]
+    print_table(console, rows)
+    if args.csv:
+        write_csv(Path(args.csv), rows, args)
+        console.print(f"wrote {args.csv}")
+    return rows
+
+
+def to_row(variant: Variant, variants: list[Variant], inputs: dict, args: argparse.Namespace) -> dict:
+    B, T = inputs[variant.name].shape[:2]
+    times = variant.times or [float("nan")]  # nan: the memory-only probe failed
+    median = statistics.median(times)
+    speedup = None
+    if variant.impl == "posezoo":
+        officials = [v for v in variants if v.name == variant.name and v.impl != "posezoo"]
+        if officials and officials[0].times:  # median of per-round ratios: each pair ran back to back
+            speedup = statistics.median(o / s for o, s in zip(officials[0].times, times))
+    return {
+        "name": variant.name, "impl": variant.impl, "mode": args.mode, "dtype": args.dtype,
+        "device": args.device, "compile": args.compile, "grad_checkpointing": args.grad_checkpointing,
+        "batch": B, "frames": T, "threads": args.threads,
+        "params": sum(p.numel() for p in variant.model.parameters()),
+        "gmacs": variant.flops / 2 / 1e9 if variant.flops else None,
+        "latency_median_ms": median * 1e3, "latency_min_ms": min(times) * 1e3,
+        "latency_max_ms": max(times) * 1e3, "frames_per_s": B * T / median,
+        "gflops_per_s": variant.flops / median / 1e9 if variant.flops else None,
+        "matmul_fraction": statistics.median(variant.matmul_fractions) if variant.matmul_fractions else None,
+        "peak_mem_mb": variant.peak_mem_mb, "speedup_vs_official": speedup,
+        "max_abs_diff_vs_official": variant.max_abs_diff, "create_ms": variant.create_ms,
+        "repeats": args.repeats, "warmup": args.warmup,
+    }
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+SHOWN = {"name": "name", "impl": "impl", "batch": "B", "frames": "T", "params": "params",
+         "gmacs": "GMACs", "latency_median_ms": "median ms", "latency_min_ms": "min ms",
+         "latency_max_ms": "max ms", "frames_per_s": "frames/s", "matmul_fraction": "of matmul",
+         "peak_mem_mb": "mem MiB", "speedup_vs_official": "x official",
+         "max_abs_diff_vs_official": "max |diff|", "create_ms": "create ms"}
+
+
+def print_table(console: Console, rows: list[dict]) -> None:
+    table = Table(title="posezoo benchmark (latency of one step; 'x official': official/posezoo time)")
+    for column, header in SHOWN.items():
+        table.add_column(header, justify="left" if column in ("name", "impl") else "right")
+    for row in rows:
+        table.add_row(*(_fmt(row[c]) for c in SHOWN))
+    console.print(table)
+
+
+def machine_header(args: argparse.Namespace) -> list[str]:
+    rates = sorted(matmul_gflops(args.device) for _ in range(5))
+    return [
+        f"date: {datetime.datetime.now().isoformat(timespec='seconds')}",
+        f"command: {args.command}",
+        f"cpu: {cpu_model()}; logical cores: {os.cpu_count()}; torch threads: {args.threads}",
+        f"torch: {torch.__version__}; python: {platform.python_version()}; device: {args.device}"
+        + (f" ({torch.cuda.get_device_name()})" if args.device.startswith("cuda") else ""),
+        f"fp32 matmul {MATMUL_N}^3 at write time: median {statistics.median(rates):.1f} GFLOP/s, "
+        f"max {rates[-1]:.1f} GFLOP/s (matmul_fraction uses the rate measured in each round)",
+        "gmacs: FlopCounterMode FLOPs / 2 per clip (forward; train: forward + backward)",
+        "latency: one step (infer: forward in inference_mode; train: forward + MSE + backward + AdamW)",
+        "peak_mem_mb: " + ("torch.cuda.max_memory_allocated over one step" if args.device.startswith("cuda")
+                           else "ru_maxrss after one step - VmRSS before it, peak mark reset by "
+                           "/proc/self/clear_refs, in a fresh process per model (MiB)"),
+        "speedup_vs_official: median over rounds of official/posezoo latency (interleaved runs)",
+        "create_ms: median time of posezoo.create(folder) for the model saved with posezoo.save",
+    ]
+
+
+def write_csv(path: Path, rows: list[dict], args: argparse.Namespace) -> None:
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        for line in machine_header(args):
+            f.write(f"# {line}\n")
+        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _fmt(v) if isinstance(v, float) else ("" if v is None else v)
+                             for k, v in row.items()})
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("names", nargs="*", default=["*"], help="entry names or fnmatch patterns (default: all)")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--frames", type=int, default=243, help="T (capped at the model's max_frames)")
+    parser.add_argument("--mode", choices=["infer", "train"], default="infer")
+    parser.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="bf16 runs under autocast")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    parser.add_argument("--compile", action="store_true", help="torch.compile every model (ours and official)")
+    parser.add_argument("--grad-checkpointing", action="store_true",
+                        help="activation checkpointing in posezoo backbones (train mode)")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="timed runs of each model; 0: only the memory probe (its one step is timed)")
+    parser.add_argument("--warmup", type=int, default=1,
+                        help="untimed runs of each model first (the first one counts the FLOPs)")
+    parser.add_argument("--csv", help="write the results here")
+    parser.add_argument("--override", action="append", default=[], metavar="NAME=VALUE",
+                        help="hyper-parameter override passed to posezoo.create (repeatable)")
+    parser.add_argument("--official", action="append", default=[], metavar="NAME=PATH",
+                        help=f"also benchmark an official implementation from a checkout; NAME in {sorted(OFFICIAL)}")
+    parser.add_argument("--no-memory", dest="memory", action="store_false", help="skip the memory probes")
+    parser.add_argument("--probe-memory", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.command = shlex.join(["tools/benchmark.py", *(sys.argv[1:] if argv is None else argv)])
+    if args.compile and args.warmup < 1:
+        parser.error("--compile needs --warmup >= 1 (the first run compiles)")
+    if args.repeats < 0 or (args.repeats == 0 and not args.memory):
+        parser.error("--repeats must be >= 1, or 0 with the memory probe")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.probe_memory:
+        print(json.dumps(probe_memory(json.loads(args.probe_memory))))
+        return
+    run(args)
+
+
+if __name__ == "__main__":
+    main()

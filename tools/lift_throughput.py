@@ -1,0 +1,51 @@
+"""Lift throughput of a model on a long real sequence: frames/s of posezoo.lift end to end.
+
+    python tools/lift_throughput.py [--model NAME] [--frames 18000] [--threads 2] [--repeats 3]
+
+The input is the example OpenPose track (examples/treadmill_walk_openpose.npz) played back and
+forth until it has --frames frames, so the windows see real detector output at every seam.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import posezoo
+from posezoo.keypoints import read_keypoints
+from posezoo.lifting import DEFAULT_MODEL, Lifter
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "treadmill_walk_openpose.npz"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--frames", type=int, default=18000)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    tracks = read_keypoints(EXAMPLE)
+    clip = tracks.tracks[0]
+    loop = np.concatenate([clip, clip[::-1]])
+    long = np.resize(loop, (args.frames, *clip.shape[1:]))
+    lifter = Lifter(args.model)
+    posezoo.lift(long[:300], layout=tracks.layout, image_size=tracks.image_size, model=lifter)  # warm-up
+    times = []
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        result = posezoo.lift(long, layout=tracks.layout, image_size=tracks.image_size, model=lifter)
+        times.append(time.perf_counter() - start)
+    assert result.poses[0].shape[0] == args.frames
+    median = statistics.median(times)
+    print(f"{args.model}: {args.frames} frames, {args.threads} threads: median {median:.2f} s "
+          f"(min {min(times):.2f}, max {max(times):.2f}) -> {args.frames / median:,.0f} frames/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from timm.models.vision_transformer import Block
 from torch import nn
 
+from posezoo.models.poseformer import OTHER_FAMILIES, convert_head_split
 from posezoo.registry import BACKBONES, CONVERTERS
 
 
@@ -99,12 +100,5 @@ def convert_mixste(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
     ``head.0`` (LayerNorm) -> ``backbone.head_norm``, ``head.1`` (Linear) -> ``head.fc``, the rest
     under ``backbone.`` unchanged.
     """
-    if "STEblocks.0.norm1.weight" not in state_dict or "TTEblocks.0.norm1.weight" not in state_dict:
-        sample = ", ".join(sorted(state_dict)[:5])
-        raise ValueError(f"not a MixSTE checkpoint: no 'STEblocks.0.*'/'TTEblocks.0.*' keys (keys: {sample}, ...)")
-    renames = {"head.0.": "backbone.head_norm.", "head.1.": "head.fc."}
-    out = {}
-    for key, value in state_dict.items():
-        prefix = next((p for p in renames if key.startswith(p)), None)
-        out[renames[prefix] + key[len(prefix):] if prefix else f"backbone.{key}"] = value
-    return out
+    return convert_head_split(state_dict, "MixSTE", ("STEblocks.0.norm1.weight", "TTEblocks.0.norm1.weight"),
+                              OTHER_FAMILIES)

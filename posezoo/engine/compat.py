@@ -1,5 +1,9 @@
 """Fixes for mmengine 0.10.7 under torch >= 2.6 on CPU machines (see the stack notes, section 2).
 
+The two mmengine patches below are process-wide, so they are applied by :func:`install` (called by
+:func:`trust_directory`, which every posezoo training or test entry point calls before building a
+Runner), not at import: importing posezoo (``posezoo.create`` imports this package) changes nothing.
+
 - Resume: torch >= 2.6 loads with ``weights_only=True``, which refuses mmengine's own checkpoints
   (they pickle a ``HistoryBuffer``). The local checkpoint loader is re-registered: it tries
   ``weights_only=True`` first and falls back to a full unpickle only for files inside directories
@@ -13,7 +17,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 from pathlib import Path
 
 import torch
@@ -21,12 +24,16 @@ from mmengine.fileio.backends.local_backend import LocalBackend
 from mmengine.runner.checkpoint import CheckpointLoader
 from safetensors.torch import load_file
 
+from posezoo._atomic import atomic_path
+
 _TRUSTED: set[Path] = set()
 TRUST_ENV = "POSEZOO_TRUST_CHECKPOINTS"  # "1": trust every local checkpoint (opt-in)
 
 
 def trust_directory(path: str | os.PathLike) -> None:
-    """Allow full unpickling of checkpoints below ``path`` (a work_dir this process writes)."""
+    """Allow full unpickling of checkpoints below ``path`` (a work_dir this process writes); installs
+    the patches."""
+    install()
     _TRUSTED.add(Path(path).expanduser().resolve())
 
 
@@ -37,7 +44,6 @@ def _is_trusted(path: Path) -> bool:
     return any(path.is_relative_to(d) for d in _TRUSTED)
 
 
-@CheckpointLoader.register_scheme(prefixes="", force=True)
 def load_from_local(filename: str, map_location=None):
     """mmengine's local loader, safe by default under torch >= 2.6 and able to read safetensors."""
     path = Path(os.path.expanduser(filename))
@@ -57,22 +63,23 @@ def load_from_local(filename: str, map_location=None):
 
 
 def _atomic_put(self, obj: bytes, filepath) -> None:
-    """Write bytes to ``filepath`` through a temp file in the same folder and ``os.replace``."""
-    folder = os.path.dirname(os.path.abspath(filepath))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(filepath)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(obj)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, filepath)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Write bytes to ``filepath`` through a temp file in the same folder, synced, then renamed."""
+    with atomic_path(filepath) as tmp, open(tmp, "wb") as f:
+        f.write(obj)
+        f.flush()
+        os.fsync(f.fileno())
 
 
-LocalBackend.put = _atomic_put
+_installed = False
+
+
+def install() -> None:
+    """Apply the mmengine patches (safe local checkpoint loader, atomic local writes), once."""
+    global _installed
+    if not _installed:
+        CheckpointLoader.register_scheme(prefixes="", loader=load_from_local, force=True)
+        LocalBackend.put = _atomic_put
+        _installed = True
 
 
 def setup_distributed(cfg) -> None:

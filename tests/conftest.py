@@ -31,6 +31,17 @@ def data_dir() -> Path:
     return DATA
 
 
+@pytest.fixture(scope="session")
+def data_utils(fixtures_dir) -> dict:
+    """MotionBERT's data_utils fixture (numpy arrays by short name): conversions, crop_scale, flip."""
+    from safetensors.numpy import load_file
+
+    path = fixtures_dir / "motionbert" / "data_utils.safetensors"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    return {k.split("/", 1)[1]: v for k, v in load_file(path).items()}
+
+
 def load_fixture(fixtures_dir: Path, folder: str, name: str):
     """(weights, tensors, sidecar) of one official fixture: the state dict without the ``fixture/``
     tensors, the ``fixture/`` tensors by short name, and the JSON sidecar."""

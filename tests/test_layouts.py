@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from safetensors.numpy import load_file
 
 from posezoo.data.layouts import (H36M_17, KEYPOINT_CONVERSIONS, KEYPOINT_LAYOUTS, convert_keypoints,
                                   get_conversion, get_layout, guess_layout, normalise_joint_names)
@@ -13,14 +12,6 @@ from posezoo.data.readers import read_motion_npz
 
 LAYOUTS = {"h36m-17": 17, "coco-17": 17, "halpe-26": 26, "openpose-25": 25, "mediapipe-33": 33,
            "bandai-21": 21, "cmu-38": 38, "deepmimic-15": 15}
-
-
-@pytest.fixture(scope="module")
-def data_utils(fixtures_dir):
-    path = fixtures_dir / "motionbert" / "data_utils.safetensors"
-    if not path.is_file():
-        pytest.skip(f"{path} not found")
-    return {k.split("/", 1)[1]: v for k, v in load_file(path).items()}
 
 
 def test_registered_layouts():

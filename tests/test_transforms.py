@@ -5,18 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from safetensors.numpy import load_file
 
 from posezoo.data import transforms as T
 from posezoo.data.cameras import Camera, distort, look_at, project, sample_camera, undistort, unproject
-
-
-@pytest.fixture(scope="module")
-def data_utils(fixtures_dir):
-    path = fixtures_dir / "motionbert" / "data_utils.safetensors"
-    if not path.is_file():
-        pytest.skip(f"{path} not found")
-    return {k.split("/", 1)[1]: v for k, v in load_file(path).items()}
 
 
 def test_crop_scale_matches_official(data_utils):

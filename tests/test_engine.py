@@ -82,6 +82,28 @@ def test_lift_task_modes():
         LiftTask(model=dict(depth=1))
 
 
+def test_centre_frame_models_and_centre_scoring():
+    """PoseFormer lifts a window to its centre frame: it trains and is scored against the target's
+    centre frame; score_frames='centre' scores a seq2seq model on that same frame only."""
+    batch = lift_batch(t=9)
+    centre = batch["target"][:, 4:5]
+    pf = LiftTask(model=dict(name="poseformer-9f-lift", embed_dim_ratio=4, depth=1, num_heads=2), input_channels=2,
+                  losses=dict(mpjpe=1.0, velocity=20.0))
+    losses = pf(**batch, mode="loss")
+    pred = pf(batch["inputs"])
+    assert pred.shape == (2, 1, 17, 3)
+    torch.testing.assert_close(losses["loss_mpjpe"], (pred - centre).norm(dim=-1).mean())
+    assert losses["loss_velocity"] == 0  # one frame: no velocity
+    seq = LiftTask(model=TINY, score_frames="centre", root_relative=False).eval()
+    out = seq(**batch, mode="predict")
+    full = seq.lift(batch["inputs"])
+    assert out[0]["pred"].shape == (1, 17, 3)
+    torch.testing.assert_close(out[1]["pred"], full[1, 4:5])
+    torch.testing.assert_close(out[1]["target"], centre[1])
+    with pytest.raises(ValueError, match="score_frames"):
+        LiftTask(model=TINY, score_frames="middle")
+
+
 def test_flip_test_is_symmetric():
     task = LiftTask(model=TINY, flip_test=True).eval()
     x = lift_batch(1)["inputs"]

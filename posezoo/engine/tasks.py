@@ -92,6 +92,12 @@ class LiftTask(PoseTask):
         root_relative: set the predicted root joint to 0 in predictions (MotionBERT ``rootrel``).
         output: what the model learns to output, recorded in the saved model's ``meta["output"]``
             (default: the lifting datasets' root-relative camera-frame metres, ``LiftTask.OUTPUT``).
+        score_frames: ``"all"`` scores every predicted frame; ``"centre"`` only the centre frame of
+            each clip, where every model has its whole receptive field (to compare seq2seq models
+            with centre-frame models such as PoseFormer on the same frames).
+
+    A model that lifts a window to its centre frame (output (B, 1, J, 3) for T input frames) is
+    trained and scored against the target's centre frame ``T // 2``.
     """
 
     OUTPUT = {"units": "m", "frame": "camera", "root_relative": True,
@@ -99,8 +105,11 @@ class LiftTask(PoseTask):
                              "relative to the root joint (pelvis)"}
 
     def __init__(self, model: dict, losses: dict[str, float] | None = None, flip_test: bool = False,
-                 root_relative: bool = True, output: dict | None = None, **kwargs):
+                 root_relative: bool = True, output: dict | None = None, score_frames: str = "all", **kwargs):
         super().__init__(model, **kwargs)
+        if score_frames not in ("all", "centre"):
+            raise ValueError(f"score_frames must be 'all' or 'centre', got {score_frames!r}")
+        self.score_frames = score_frames
         self.model.meta.update(output=dict(output or self.OUTPUT), max_frames=self.model.max_frames)
         self.loss_weights = dict(losses or {"mpjpe": 1.0})
         unknown = sorted(set(self.loss_weights) - set(L.POSE_LOSSES))
@@ -128,9 +137,17 @@ class LiftTask(PoseTask):
         if target is None:
             raise ValueError(f"mode={mode!r} needs 'target' in the batch")
         target = target.float()
+        if pred.shape[1] != target.shape[1]:
+            if pred.shape[1] != 1:
+                raise ValueError(f"the model gives {pred.shape[1]} frames for {target.shape[1]} target frames: "
+                                 "LiftTask takes models that lift every frame or only the centre frame")
+            target = target[:, target.shape[1] // 2:][:, :1]
         if mode == "loss":
             return L.weighted_pose_loss(pred, target, self.loss_weights)
         if mode == "predict":
+            if self.score_frames == "centre":
+                centre = pred.shape[1] // 2
+                pred, target = pred[:, centre:centre + 1], target[:, centre:centre + 1]
             if self.root_relative:
                 pred = pred - pred[..., :1, :]
             return [{"pred": p, "target": t, "meta": m}

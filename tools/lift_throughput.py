@@ -4,6 +4,10 @@
 
 The input is the example OpenPose track (examples/treadmill_walk_openpose.npz) played back and
 forth until it has --frames frames, so the windows see real detector output at every seam.
+
+It also reports the FLOP-limited time: the FLOPs of the whole lift (torch's flop counter over
+one run: every window, flip test included) divided by the machine's fp32 matmul rate measured
+in the same run (benchmark.py's 2048^3 matmul, best of 5), and the measured time over it.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from benchmark import count_flops, matmul_gflops
 
 import posezoo
 from posezoo.keypoints import read_keypoints
@@ -43,8 +48,13 @@ def main() -> None:
         times.append(time.perf_counter() - start)
     assert result.poses[0].shape[0] == args.frames
     median = statistics.median(times)
+    flops = count_flops(lambda: posezoo.lift(long, layout=tracks.layout, image_size=tracks.image_size, model=lifter))
+    rate = max(matmul_gflops("cpu") for _ in range(5)) * 1e9
+    bound = flops / rate
     print(f"{args.model}: {args.frames} frames, {args.threads} threads: median {median:.2f} s "
           f"(min {min(times):.2f}, max {max(times):.2f}) -> {args.frames / median:,.0f} frames/s")
+    print(f"FLOPs {flops / 1e9:.1f} G ({flops / args.frames / 1e6:.2f} MFLOP/frame); matmul rate "
+          f"{rate / 1e9:.0f} GFLOP/s -> FLOP-limited time {bound:.2f} s; measured / limit = {median / bound:.1f}x")
 
 
 if __name__ == "__main__":

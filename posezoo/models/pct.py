@@ -764,16 +764,23 @@ class TokenizerTrainer:
 
     def after_step(self, x: torch.Tensor, step: int) -> int:
         """After the optimiser step of ``step`` (0-based, counted over both stages) on poses x: every
-        ``restart_every`` quantised steps, re-seed the dead codes from x's encoder outputs. Returns
-        how many codes were re-seeded."""
+        ``restart_every`` quantised steps, re-seed the dead codes from x's encoder outputs (under
+        torch.distributed, process 0's). Returns how many codes were re-seeded."""
         r = self.recipe
         quantised = step - (r.stage1_steps if r.staged else 0)
         if self.stage == 1 or not r.dead_code_restart or (quantised + 1) % r.restart_every:
             return 0
         with torch.no_grad():
             features = self.tokenizer.encode(x).flatten(0, 1)
-        threshold = r.restart_fraction * float(self.tokenizer.ema_cluster_size.mean())
-        return self.tokenizer.restart_dead_codes(features, threshold, self.generator)
+        tok = self.tokenizer
+        threshold = r.restart_fraction * float(tok.ema_cluster_size.mean())
+        restarted = tok.restart_dead_codes(features, threshold, self.generator)
+        # The EMA statistics are all-reduced, so every process finds the same dead codes; their new
+        # entries come from each process's own batch: take process 0's.
+        if restarted and dist.is_available() and dist.is_initialized():
+            for buffer in (tok.codebook, tok.ema_cluster_size, tok.ema_w):
+                dist.broadcast(buffer, 0)
+        return restarted
 
     def finish(self) -> None:
         """Make every parameter trainable again."""

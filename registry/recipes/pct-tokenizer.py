@@ -25,6 +25,8 @@ val_evaluator = [
          protocols=dict(mpjpe="tokenizer-reconstruction"), dataset=_dataset),
 ]
 test_evaluator = val_evaluator
+# Several processes: the encoder stops receiving gradients when it is frozen at stage 2.
+model_wrapper_cfg = dict(type="MMDistributedDataParallel", find_unused_parameters=True)
 default_hooks = dict(checkpoint=dict(save_best="reconstruction/mpjpe", rule="less"))
 custom_hooks = [
     dict(type="DataCheckHook"),

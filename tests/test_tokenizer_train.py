@@ -78,6 +78,24 @@ def test_tokenizer_task_modes_and_stages():
                                       guide_ratio=0.5, guide_channels=4), TokenizerRecipe())
 
 
+def test_stage_hook_is_required(tmp_path, bandai1):
+    """A staged tokenizer recipe without TokenizerStageHook stops at the switch instead of silently
+    training stage 1 on."""
+    from mmengine.runner import Runner
+
+    from posezoo.engine.runner import prepare
+
+    cfg = load_config("pct-tokenizer-small", {"model.model": SMALL, "model.stage1_iters": 2,
+                                              "train_cfg.max_iters": 4, "train_cfg.val_interval": 4,
+                                              "train_dataloader.batch_size": 8,
+                                              "train_dataloader.dataset.files": [str(bandai1)],
+                                              "val_dataloader.dataset.files": [str(bandai1)],
+                                              "test_dataloader.dataset.files": [str(bandai1)]})
+    cfg.custom_hooks = [h for h in cfg.custom_hooks if h.type != "TokenizerStageHook"]
+    with pytest.raises(RuntimeError, match="iteration 3 is past stage1_iters=2.*TokenizerStageHook"):
+        Runner.from_cfg(prepare(cfg, str(tmp_path / "work"), "none")).train()
+
+
 def test_recipes_load():
     full, small = load_config("pct-tokenizer"), load_config("pct-tokenizer-small")
     assert full.model.type == "TokenizerTask" and full.model.model.name == "pct-tokenizer-3d"
@@ -144,7 +162,8 @@ def test_train_across_the_stage_switch_then_test(tmp_path, bandai1):
     assert metrics["codebook/usage"]["unit"] == "%" and metrics["codebook/usage"]["protocol"] == "codebook-usage"
     assert metrics["codebook/perplexity"]["protocol"] == "codebook-perplexity"
     assert metrics["reconstruction/mpjpe"]["protocol"] == "tokenizer-reconstruction"
-    assert metrics["reconstruction/mpjpe"]["unit"] == "mm" and metrics["reconstruction/p_mpjpe"]["protocol"] == "h36m-p2"
+    assert metrics["reconstruction/mpjpe"]["unit"] == "mm"
+    assert metrics["reconstruction/p_mpjpe"]["protocol"] == "h36m-p2"
     assert metrics["codebook/perplexity"]["value"] == pytest.approx(val["codebook/perplexity"])
     assert metrics["reconstruction/mpjpe"]["value"] == pytest.approx(val["reconstruction/mpjpe"], rel=1e-5)
     assert "held out" in results["dataset"]

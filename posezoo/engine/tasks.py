@@ -208,6 +208,13 @@ class TokenizerTask(PoseTask):
         x = self.model.representation(x if x.ndim >= 4 else x.unsqueeze(1))  # the model's input check
         return x.reshape(-1, *x.shape[-2:]), lead
 
+    def train_step(self, data, optim_wrapper):
+        it = MessageHub.get_current_instance().get_info("iter")  # the Runner's, 0-based
+        if self.trainer.stage == 1 and it is not None and it >= self.trainer.stage2_step:
+            raise RuntimeError(f"iteration {it + 1} is past stage1_iters={self.trainer.stage2_step} but stage 2 has "
+                               "not started: add dict(type='TokenizerStageHook') to the config's custom_hooks")
+        return super().train_step(data, optim_wrapper)
+
     def forward(self, inputs: torch.Tensor, target: torch.Tensor | None = None, meta: dict | None = None,
                 mode: str = "tensor", **_):
         x, lead = self.poses(inputs)

@@ -175,7 +175,7 @@ def test_classifier_training_forward_matches_official(fixtures_dir, dtype):
 
 
 @pytest.mark.parametrize("name", ["pct-tokenizer", "pct-tokenizer-woimgguide", "pct-classifier-head",
-                                  "dstformer-token-lift"])
+                                  "dstformer-token-lift", "pct-tokenizer-3d"])
 def test_entry_parameter_counts(name):
     with torch.device("meta"):
         model = posezoo.create(name)

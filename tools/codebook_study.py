@@ -1,9 +1,9 @@
 """Codebook collapse study of the PCT tokenizer on real motion capture (Bandai-Namco 2, CC BY-NC 4.0).
 
-Trains a 3D PCT tokenizer on Bandai-2 poses mapped to an H36M-17-like joint set (root-relative,
-scale-normalised) with posezoo's default recipe (staged training + dead-code restart) and with
+Trains a 3D PCT tokenizer on Bandai poses mapped to H36M-17 joints (posezoo.data.MocapPoseDataset:
+root-relative, scale-normalised) with posezoo's default recipe (staged training + dead-code restart) and with
 official PCT's plain end-to-end recipe, and prints codebook usage (fraction of codes used,
-perplexity) and the reconstruction MPJPE (mm) of held-out clips (clip number % 5 == 0).
+perplexity) and the reconstruction MPJPE (mm) of held-out clips (every 5th clip of the file).
 
     PYTHONPATH=. python tools/codebook_study.py            # the larger setting (a few minutes on CPU)
     PYTHONPATH=. python tools/codebook_study.py --small    # the setting of tests/test_codebook.py
@@ -17,19 +17,12 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from posezoo.data.datasets import MocapPoseDataset
 from posezoo.models.pct import PCTTokenizer, TokenizerRecipe, evaluate_tokenizer, train_tokenizer
 
 DATA = Path(os.environ.get("POSEZOO_DATA", Path(__file__).resolve().parent.parent.parent / "shared" / "data"))
-
-# H36M-17 order (VideoPose3D) from Bandai's 21 joints (reference/data.md section 3). The pelvis is the
-# mean of the hip joints; spine/thorax/neck/head are approximate: Spine, Chest, Neck and Head.
-BANDAI_TO_H36M = [None, "UpperLeg_R", "LowerLeg_R", "Foot_R", "UpperLeg_L", "LowerLeg_L", "Foot_L",
-                  "Spine", "Chest", "Neck", "Head", "UpperArm_L", "LowerArm_L", "Hand_L",
-                  "UpperArm_R", "LowerArm_R", "Hand_R"]
-THORAX = 8
 
 SETTINGS = {
     # tests/test_codebook.py: 32 codes, a few hundred steps
@@ -48,27 +41,13 @@ SETTINGS = {
 
 
 def bandai_h36m_poses(path: Path, frame_step: int = 4) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """(train, held-out) poses (N, 17, 4) = root-relative x, y, z / scale + visibility 1, and the
-    scale in metres (the median pelvis-thorax distance of the training poses). Clips whose number
-    % 5 == 0 are held out; every ``frame_step``-th frame is kept."""
-    data = np.load(path)
-    names = [str(n) for n in data["joint_names"]]
-    offsets, positions = data["clip_offsets"], data["positions"]  # each NpzFile access decompresses
-    index = [names.index(n) if n else -1 for n in BANDAI_TO_H36M]
-    train, test = [], []
-    for clip in range(len(offsets) - 1):
-        pos = positions[offsets[clip]:offsets[clip + 1]:frame_step].astype(np.float32)
-        pelvis = (pos[:, names.index("UpperLeg_L")] + pos[:, names.index("UpperLeg_R")]) / 2
-        joints = np.stack([pelvis if i < 0 else pos[:, i] for i in index], axis=1) - pelvis[:, None]
-        (test if clip % 5 == 0 else train).append(joints)
-    train, test = np.concatenate(train), np.concatenate(test)
-    scale = float(np.median(np.linalg.norm(train[:, THORAX], axis=-1)))
-
-    def pack(x: np.ndarray) -> torch.Tensor:
-        x = torch.from_numpy(x / scale)
-        return torch.cat((x, torch.ones_like(x[..., :1])), dim=-1)
-
-    return pack(train), pack(test), scale
+    """(train, held-out) poses (N, 17, 4) of :class:`posezoo.data.MocapPoseDataset` (H36M-17 by the
+    registered Bandai conversion, root-relative x, y, z / scale + visibility 1) and the scale in
+    metres (the median pelvis-thorax distance of the training poses). Every 5th clip of the file
+    is held out (``split_rule="index"``); every ``frame_step``-th frame is kept."""
+    data = {split: MocapPoseDataset(path, split=split, split_rule="index", frame_step=frame_step)
+            for split in ("train", "test")}
+    return data["train"].poses(), data["test"].poses(), data["train"].scale
 
 
 def run(setting: dict, train: torch.Tensor, test: torch.Tensor, scale: float,
@@ -99,7 +78,7 @@ def main() -> None:
     setting = SETTINGS["small" if args.small else "large"]
     train, test, scale = bandai_h36m_poses(DATA / setting["file"], setting["frame_step"])
     V = setting["tokenizer"]["codebook"]["token_class_num"]
-    print(f"{setting['file']} -> H36M-17-like, root-relative / {scale * 1000:.0f} mm: {len(train)} training poses, "
+    print(f"{setting['file']} -> H36M-17, root-relative / {scale * 1000:.0f} mm: {len(train)} training poses, "
           f"{len(test)} held-out poses; codebook {V} codes; torch threads {torch.get_num_threads()}")
     mean_pose = (test[..., :3] - train[..., :3].mean(0)).norm(dim=-1).mean() * scale * 1000
     print(f"baseline: the mean training pose for every held-out pose, MPJPE {mean_pose:.1f} mm")

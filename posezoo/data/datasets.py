@@ -9,6 +9,8 @@ Every item is a dict that mmengine's Runner batches with ``default_collate``:
   root-relative (joint 0), metres; ``meta`` = dict of plain values (names, frame numbers, camera).
 * action (:class:`ActionClipDataset`, :class:`NTUActionDataset`): ``inputs`` float32 (M, T, J, 3),
   ``label`` int, ``meta``.
+* single poses for pose tokenizers (:class:`MocapPoseDataset`): ``inputs`` float32 (J, 4) =
+  root-relative, scale-normalised x, y, z + visibility; ``target`` float32 (J, 3) metres; ``meta``.
 
 Randomness: test items are a pure function of (seed, index). Training items draw from a generator
 seeded with (seed, index, numpy's global generator, torch's initial seed), so mmengine's
@@ -57,7 +59,8 @@ def clip_split(names, rule: str = "auto", test_every: int = 5) -> list[str]:
     """'train' / 'test' for each clip name, by clip (never by frame).
 
     Rules: ``prefix`` (names start with ``train_`` / ``test_``, as in cmu.npz), ``number`` (the
-    trailing clip number; number % test_every == 0 is test: Bandai's ``..._001``), ``hash``
+    trailing clip number; number % test_every == 0 is test: Bandai's ``..._001``), ``index`` (the
+    clip's position in the file; position % test_every == 0 is test), ``hash``
     (crc32 of the name % test_every == 0: stable, about 1 / test_every of the clips), ``auto``
     (prefix if every name has one, else hash). Bandai-1 numbers most clips ``_001``, so ``number``
     suits Bandai-2 only.
@@ -72,10 +75,12 @@ def clip_split(names, rule: str = "auto", test_every: int = 5) -> list[str]:
         out = [_split_prefix(n) for n in names]
     elif rule == "number":
         out = [_split_number(n, test_every) for n in names]
+    elif rule == "index":
+        out = ["test" if i % test_every == 0 else "train" for i in range(len(names))]
     elif rule == "hash":
         out = [_split_hash(n, test_every) for n in names]
     else:
-        raise ValueError(f"split_rule must be 'auto', 'prefix', 'number' or 'hash', got {rule!r}")
+        raise ValueError(f"split_rule must be 'auto', 'prefix', 'number', 'index' or 'hash', got {rule!r}")
     bad = [n for n, s in zip(names, out) if s is None]
     if bad:
         raise ValueError(f"split_rule {rule!r} does not apply to clips {bad[:5]}")
@@ -148,16 +153,19 @@ class _MocapClips:
         n = f.clip_length(ci)
         return n if self.fps is None else len(T.resample_fps(n, float(f.fps[ci]), self.fps))
 
-    def clip_array(self, fi: int, ci: int) -> np.ndarray:
+    def clip_array(self, fi: int, ci: int, cache: bool = True) -> np.ndarray:
         """Clip ``ci`` of file ``fi`` in the output layout: (frames, J, 3) float32 metres, Y up."""
         key = (fi, ci)
-        if key not in self._cache:
-            f = self.files[fi]
-            clip = convert_keypoints(f.clip(ci).astype(np.float32), f.layout.name, self.layout.name)
-            if self.fps is not None:
-                clip = T.interpolate_frames(clip, T.resample_fps(len(clip), float(f.fps[ci]), self.fps))
-            self._cache[key] = np.ascontiguousarray(clip, dtype=np.float32)
-        return self._cache[key]
+        if key in self._cache:
+            return self._cache[key]
+        f = self.files[fi]
+        clip = convert_keypoints(f.clip(ci).astype(np.float32), f.layout.name, self.layout.name)
+        if self.fps is not None:
+            clip = T.interpolate_frames(clip, T.resample_fps(len(clip), float(f.fps[ci]), self.fps))
+        clip = np.ascontiguousarray(clip, dtype=np.float32)
+        if cache:
+            self._cache[key] = clip
+        return clip
 
     def clip_meta(self, fi: int, ci: int) -> dict:
         f = self.files[fi]
@@ -309,6 +317,82 @@ class ActionClipDataset(_MocapClips):
             inputs = T.crop_scale(inputs, self.scale_range, rng)
         meta = dict(self.clip_meta(fi, ci), label_name=str(self.classes[self.labels[index]]), **camera.meta())
         return dict(inputs=T.to_tensor(inputs[None]), label=int(self.labels[index]), meta=meta)
+
+
+@DATASETS.register_module()
+class MocapPoseDataset(_MocapClips):
+    """Single 3D poses of the shared mocap files (for pose tokenizers such as PCT's): every
+    ``frame_step``-th frame of each clip of the split, in the output layout (Bandai, CMU, ...:
+    the registered conversions to ``layout_out``), root-relative, divided by ``scale``.
+
+    Item: ``inputs`` float32 (J, 4) = x, y, z relative to the root joint (joint 0) in units of
+    ``scale`` metres (world axes, Y up) and visibility 1; ``target`` float32 (J, 3) = the same pose
+    in metres; ``meta`` dict: clip, source, fps, frame (in the clip, after fps resampling), scale.
+
+    Args:
+        files, layout_out, split, split_rule, test_every, fps: as :class:`MocapLiftDataset`
+            (``split_rule="index"`` holds out every ``test_every``-th clip of each file).
+        frame_step: keep every ``frame_step``-th frame.
+        scale: metres per unit; None = the median root-to-thorax distance over the poses of the
+            TRAINING split of the same files (so a train and a test dataset agree).
+    """
+
+    def __init__(self, files, layout_out: str = "h36m-17", split: str = "train", split_rule: str = "auto",
+                 test_every: int = 5, frame_step: int = 1, fps: float | None = None, scale: float | None = None):
+        if frame_step < 1:
+            raise ValueError(f"frame_step must be >= 1, got {frame_step}")
+        self._load_clips(files, layout_out, split, split_rule, test_every, fps)
+        self.frame_step = int(frame_step)
+        poses, index = [], []
+        for fi, ci in self.clips:
+            clip = self.clip_array(fi, ci, cache=False)[::self.frame_step]
+            poses.append(clip - clip[:, :1])
+            index.append(np.stack([np.full(len(clip), fi), np.full(len(clip), ci),
+                                   np.arange(len(clip)) * self.frame_step], axis=1))
+        self.poses_m = np.concatenate(poses)  # (N, J, 3) root-relative metres
+        self.index = np.concatenate(index)  # (N, 3): file, clip, frame
+        self.scale = float(scale) if scale is not None else self._training_scale(split_rule, test_every)
+        if not self.scale > 0:
+            raise ValueError(f"scale must be > 0 metres per unit, got {self.scale}")
+
+    def _training_scale(self, split_rule: str, test_every: int) -> float:
+        """Median root-to-thorax distance (metres) of the training split's poses."""
+        if "thorax" not in self.layout.joints:
+            raise ValueError(f"layout {self.layout.name!r} has no 'thorax' joint to derive the scale from; "
+                             "pass scale=<metres per unit>")
+        thorax = self.layout.index("thorax")
+        if self.split == "train":
+            return float(np.median(np.linalg.norm(self.poses_m[:, thorax], axis=-1)))
+        lengths = []
+        for fi, f in enumerate(self.files):
+            for ci, s in enumerate(clip_split(f.clip_names, split_rule, test_every)):
+                if s == "train":
+                    clip = self.clip_array(fi, ci, cache=False)[::self.frame_step]
+                    lengths.append(np.linalg.norm(clip[:, thorax] - clip[:, 0], axis=-1))
+        if not lengths:
+            raise ValueError("no training clips to derive the scale from; pass scale=<metres per unit>")
+        return float(np.median(np.concatenate(lengths)))
+
+    @property
+    def metainfo(self) -> dict:
+        return dict(super().metainfo, scale_m=self.scale, frame_step=self.frame_step)
+
+    def __len__(self) -> int:
+        return len(self.poses_m)
+
+    def poses(self) -> torch.Tensor:
+        """Every item's ``inputs`` as one tensor (N, J, 4)."""
+        x = torch.from_numpy(self.poses_m / self.scale).float()
+        return torch.cat((x, torch.ones_like(x[..., :1])), dim=-1)
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} items")
+        pose = self.poses_m[index]
+        inputs = np.concatenate([pose / self.scale, np.ones((len(pose), 1), np.float32)], axis=-1)
+        fi, ci, frame = (int(v) for v in self.index[index])
+        meta = dict(self.clip_meta(fi, ci), frame=frame, scale=self.scale)
+        return dict(inputs=T.to_tensor(inputs), target=T.to_tensor(pose), meta=meta)
 
 
 @DATASETS.register_module()

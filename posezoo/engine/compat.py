@@ -90,6 +90,7 @@ def setup_distributed(cfg) -> None:
 
     if not dist.is_initialized():
         dist.init_process_group(backend="gloo")
+    unused = (cfg.get("model_wrapper_cfg") or {}).get("find_unused_parameters", False)  # e.g. frozen stages
     cfg.model_wrapper_cfg = dict(type="MMDistributedDataParallel", device_ids=None,
-                                 broadcast_buffers=False, find_unused_parameters=False)
+                                 broadcast_buffers=False, find_unused_parameters=unused)
     cfg.setdefault("env_cfg", {}).setdefault("dist_cfg", {})["backend"] = "gloo"

@@ -199,3 +199,58 @@ class DataCheckHook(Hook):
 
     def before_test(self, runner) -> None:
         check_dataset(task_of(runner), runner.test_loop.dataloader.dataset, "test")
+
+
+@HOOKS.register_module()
+class TokenizerStageHook(Hook):
+    """Runs the staged schedule of a ``TokenizerTask`` in mmengine's loop (the task's
+    :class:`posezoo.models.pct.TokenizerTrainer`, as ``train_tokenizer`` does in its own loop).
+
+    Before iteration ``stage1_iters``: stage 2 starts (encoder frozen, decoder re-initialised,
+    codebook seeded from the encoder outputs of up to ``seed_poses`` training poses, drawn with the
+    trainer's generator) and the optimiser's state is cleared (a fresh AdamW, as
+    ``train_tokenizer``). After each iteration: dead-code restart when due. A run resumed in stage 2
+    freezes the encoder again. Logs ``train/stage`` and ``train/codes_restarted`` every iteration,
+    and records the training data's scale in the model's ``meta["input"]["scale_m"]``.
+    """
+
+    priority = "NORMAL"
+
+    def __init__(self, seed_poses: int = 16384):
+        self.seed_poses = seed_poses
+
+    def _poses(self, runner) -> torch.Tensor:
+        """Up to ``seed_poses`` training poses (N, J, C) on the model's device."""
+        task, dataset = task_of(runner), runner.train_dataloader.dataset
+        n = len(dataset)
+        if n <= self.seed_poses:
+            pick = range(n)
+        else:
+            pick = torch.randperm(n, generator=task.trainer.generator)[:self.seed_poses].tolist()
+        inputs = torch.stack([torch.as_tensor(dataset[i]["inputs"]) for i in pick])
+        poses, _ = task.poses(inputs.to(next(task.parameters()).device))
+        return poses
+
+    def before_train(self, runner) -> None:
+        task = task_of(runner)
+        stage2 = task.trainer.stage2_step
+        if stage2 is not None and runner.iter >= stage2:
+            task.trainer.freeze_encoder()
+        scale = getattr(runner.train_dataloader.dataset, "scale", None)
+        if scale is not None:
+            task.model.meta["input"] = {**task.model.meta.get("input", {}), "scale_m": float(scale)}
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        task = task_of(runner)
+        if runner.iter == task.trainer.stage2_step:
+            task.trainer.start_stage2(self._poses(runner))
+            runner.optim_wrapper.optimizer.state.clear()
+            runner.logger.info(f"tokenizer stage 2 from iteration {runner.iter + 1}: encoder frozen, "
+                               f"decoder re-initialised, codebook seeded")
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        task = task_of(runner)
+        poses, _ = task.poses(data_batch["inputs"].to(next(task.parameters()).device))
+        restarted = task.trainer.after_step(poses, runner.iter)
+        runner.message_hub.update_scalar("train/stage", task.trainer.stage)
+        runner.message_hub.update_scalar("train/codes_restarted", restarted)

@@ -179,3 +179,77 @@ class ActionTask(PoseTask):
                     for lg, lb, m in zip(logits, label, _unbatch(meta, len(logits)))]
         raise ValueError(f"mode must be 'tensor', 'loss' or 'predict', got {mode!r}")
 
+
+
+@MODELS.register_module()
+class TokenizerTask(PoseTask):
+    """Pose tokenizer training (PCT: a ``PCTPoseInput`` backbone + ``PCTTokenizerHead``) by posezoo's
+    staged schedule, the same :class:`posezoo.models.pct.TokenizerTrainer` as ``train_tokenizer``.
+
+    ``inputs`` (B, J, C) single poses or (B, T, J, C) (T independent poses), C = joint_dim + 1
+    (coordinates, visibility); ``target`` (B, [T,] J, joint_dim) the poses in metres and
+    ``meta["scale"]`` (metres per input unit), as :class:`posezoo.data.MocapPoseDataset` gives.
+    ``mode="loss"``: stage 1 ``loss_joint`` (unquantised autoencoder), stage 2 (or end-to-end)
+    ``loss_joint`` + ``loss_e_latent`` (the official smooth-L1 joint loss and VQ commitment).
+    ``mode="predict"``: per sample ``tokens`` (ids, [T,] M) for ``CodebookMetric`` and ``pred`` /
+    ``target`` in metres for ``PoseErrorMetric``. The stage switch and dead-code restarts happen in
+    :class:`posezoo.engine.hooks.TokenizerStageHook`, which every tokenizer recipe must run.
+
+    Args:
+        model: the posezoo model (see :func:`build_pose_model`), e.g. ``dict(name="pct-tokenizer-3d")``.
+        staged, stage1_iters, dead_code_restart, restart_every, restart_fraction, seed: the
+            :class:`~posezoo.models.pct.TokenizerRecipe` fields (iterations of the Runner's loop).
+    """
+
+    def __init__(self, model: dict, staged: bool = True, stage1_iters: int = 1000, dead_code_restart: bool = True,
+                 restart_every: int = 20, restart_fraction: float = 0.05, seed: int = 0, **kwargs):
+        from posezoo.models.pct import PCTTokenizerHead, TokenizerRecipe, TokenizerTrainer
+
+        super().__init__(model, **kwargs)
+        if not isinstance(self.model.head, PCTTokenizerHead):
+            raise ValueError(f"TokenizerTask trains PCT tokenizers (head PCTTokenizerHead), got head "
+                             f"{type(self.model.head).__name__}")
+        recipe = TokenizerRecipe(staged=staged, dead_code_restart=dead_code_restart, stage1_steps=stage1_iters,
+                                 restart_every=restart_every, restart_fraction=restart_fraction, seed=seed)
+        self.trainer = TokenizerTrainer(self.tokenizer, recipe)
+        self.model.meta.setdefault("output", {"units": "input", "root_relative": True})
+
+    @property
+    def tokenizer(self):
+        return self.model.head.tokenizer
+
+    def poses(self, inputs: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
+        """Inputs (B, [T,] J, C) -> (poses (N, J, joint_dim + 1) checked by the model, leading shape)."""
+        x = self.model_inputs(inputs)
+        lead = tuple(x.shape[:-2])
+        x = self.model.representation(x if x.ndim >= 4 else x.unsqueeze(1))  # the model's input check
+        return x.reshape(-1, *x.shape[-2:]), lead
+
+    def train_step(self, data, optim_wrapper):
+        it = MessageHub.get_current_instance().get_info("iter")  # the Runner's, 0-based
+        if self.trainer.stage == 1 and it is not None and it >= self.trainer.stage2_step:
+            raise RuntimeError(f"iteration {it + 1} is past stage1_iters={self.trainer.stage2_step} but stage 2 has "
+                               "not started: add dict(type='TokenizerStageHook') to the config's custom_hooks")
+        return super().train_step(data, optim_wrapper)
+
+    def forward(self, inputs: torch.Tensor, target: torch.Tensor | None = None, meta: dict | None = None,
+                mode: str = "tensor", **_):
+        x, lead = self.poses(inputs)
+        if mode == "loss":
+            return {"loss_" + k.removesuffix("_loss"): v for k, v in self.trainer.losses(x).items()}
+        recovered, ids, _ = self.tokenizer(x)
+        recovered = recovered.float().reshape(*lead, *recovered.shape[-2:])
+        if mode == "tensor":
+            return recovered
+        if mode != "predict":
+            raise ValueError(f"mode must be 'tensor', 'loss' or 'predict', got {mode!r}")
+        ids = ids.reshape(*lead, -1)
+        d = self.tokenizer.joint_dim
+        if target is None:  # measure in the input's units
+            target, scale = x[..., :d].reshape(*lead, -1, d), torch.ones(lead[0], device=x.device)
+        else:
+            scale = torch.as_tensor((meta or {}).get("scale", 1.0), dtype=torch.float32, device=x.device)
+            scale = scale.expand(lead[0]) if scale.ndim == 0 else scale
+        scale = scale.reshape(-1, *[1] * (recovered.ndim - 1))
+        return [{"tokens": i, "pred": p, "target": t, "meta": m}
+                for i, p, t, m in zip(ids, recovered * scale, target.float(), _unbatch(meta, lead[0]))]

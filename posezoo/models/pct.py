@@ -19,10 +19,11 @@ Parts (official module and hyper-parameter names, so ``state_dict`` keys map 1:1
   train it with :func:`token_lift_loss` (cross entropy on the tokenizer's ids + the joint loss).
 
 Codebook collapse (not in official PCT, which relies on EMA with Laplace smoothing only):
-:class:`TokenizerRecipe` / :func:`train_tokenizer` add staged training (stage 1 encoder + decoder
-without quantisation; stage 2 frozen encoder, codebook seeded from encoder outputs, new decoder) and
-dead-code restart (:meth:`PCTTokenizer.restart_dead_codes`); :func:`codebook_usage` measures
-perplexity and the fraction of codes used.
+:class:`TokenizerRecipe` adds staged training (stage 1 encoder + decoder without quantisation;
+stage 2 frozen encoder, codebook seeded from encoder outputs, new decoder) and dead-code restart
+(:meth:`PCTTokenizer.restart_dead_codes`). :class:`TokenizerTrainer` runs that schedule step by step,
+for :func:`train_tokenizer`'s own loop and for mmengine (``posezoo.engine``'s ``TokenizerTask``);
+:func:`codebook_usage` measures perplexity and the fraction of codes used.
 """
 from __future__ import annotations
 
@@ -712,55 +713,112 @@ def seed_codebook(tokenizer: PCTTokenizer, features: torch.Tensor, generator: to
     tokenizer.ema_w.copy_(tokenizer.codebook)
 
 
+class TokenizerTrainer:
+    """:class:`TokenizerRecipe`'s schedule one step at a time, for any training loop: the loop of
+    :func:`train_tokenizer` and mmengine's (``TokenizerTask`` + ``TokenizerStageHook`` in
+    posezoo.engine).
+
+    Per step ``losses(x)`` (stage 1: the joint loss of the unquantised autoencoder; otherwise the
+    official tokenizer losses, with EMA codebook updates), then, after the optimiser step,
+    ``after_step(x, step)`` (dead-code restart when due). Staged recipes call ``start_stage2(poses)``
+    before step ``stage1_steps``: it freezes the encoder, re-initialises the decoder and seeds the
+    codebook from encoder outputs of ``poses``; the optimiser must start afresh there. ``stage`` is
+    0 (end-to-end recipe), 1 or 2. ``generator`` draws the codebook seeds and restarts.
+    """
+
+    def __init__(self, tokenizer: PCTTokenizer, recipe: TokenizerRecipe, generator: torch.Generator | None = None):
+        if tokenizer.guide_ratio > 0:
+            raise ValueError("the tokenizer recipes train tokenizers without image guidance (guide_ratio 0)")
+        self.tokenizer, self.recipe = tokenizer, recipe
+        self.generator = generator if generator is not None else torch.Generator().manual_seed(recipe.seed)
+        self.stage = 1 if recipe.staged else 0
+
+    @property
+    def stage2_step(self) -> int | None:
+        """The step at which stage 2 starts (None for the end-to-end recipe)."""
+        return self.recipe.stage1_steps if self.recipe.staged else None
+
+    def losses(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Losses of one batch of poses x (B, K, joint_dim + 1): ``{"joint_loss"}`` in stage 1,
+        ``{"joint_loss", "e_latent_loss"}`` (:meth:`PCTTokenizer.get_loss`) otherwise."""
+        tok = self.tokenizer
+        if self.stage == 1:
+            keep = torch.rand(x.shape[:2], device=x.device) > tok.drop_rate
+            return {"joint_loss": joint_s1_loss(tok.decode(tok.encode(x, keep=keep)), x, tok.loss_cfg["beta"])}
+        recovered, _, e_loss = tok(x)
+        return tok.get_loss(recovered, x, e_loss)
+
+    def freeze_encoder(self) -> None:
+        """Enter stage 2 without touching the weights (as when resuming a stage-2 run)."""
+        for p in self.tokenizer.encoder_parameters():
+            p.requires_grad_(False)
+        self.stage = 2
+
+    @torch.no_grad()
+    def start_stage2(self, poses: torch.Tensor) -> None:
+        """Freeze the encoder, re-initialise the decoder, seed the codebook from the encoder outputs
+        of poses (N, K, joint_dim + 1) (N * M >= the codebook size)."""
+        self.freeze_encoder()
+        _reset(self.tokenizer.decoder_modules())
+        seed_codebook(self.tokenizer, _encode_all(self.tokenizer, poses), self.generator)
+
+    def after_step(self, x: torch.Tensor, step: int) -> int:
+        """After the optimiser step of ``step`` (0-based, counted over both stages) on poses x: every
+        ``restart_every`` quantised steps, re-seed the dead codes from x's encoder outputs (under
+        torch.distributed, process 0's). Returns how many codes were re-seeded."""
+        r = self.recipe
+        quantised = step - (r.stage1_steps if r.staged else 0)
+        if self.stage == 1 or not r.dead_code_restart or (quantised + 1) % r.restart_every:
+            return 0
+        with torch.no_grad():
+            features = self.tokenizer.encode(x).flatten(0, 1)
+        tok = self.tokenizer
+        threshold = r.restart_fraction * float(tok.ema_cluster_size.mean())
+        restarted = tok.restart_dead_codes(features, threshold, self.generator)
+        # The EMA statistics are all-reduced, so every process finds the same dead codes; their new
+        # entries come from each process's own batch: take process 0's.
+        if restarted and dist.is_available() and dist.is_initialized():
+            for buffer in (tok.codebook, tok.ema_cluster_size, tok.ema_w):
+                dist.broadcast(buffer, 0)
+        return restarted
+
+    def finish(self) -> None:
+        """Make every parameter trainable again."""
+        self.tokenizer.requires_grad_(True)
+
+
 def train_tokenizer(tokenizer: PCTTokenizer, poses: torch.Tensor, recipe: TokenizerRecipe | None = None,
                     log_every: int = 0) -> list[dict[str, float]]:
     """Train ``tokenizer`` on poses (N, K, joint_dim + 1) (visibility last; no image guidance) by
-    ``recipe``; returns the logged losses (every ``log_every`` steps, none if 0)."""
+    ``recipe`` (AdamW, constant lr, batches drawn with replacement); returns the logged losses
+    (every ``log_every`` steps of each stage, none if 0)."""
     recipe = recipe or TokenizerRecipe()
-    if tokenizer.guide_ratio > 0:
-        raise ValueError("train_tokenizer trains tokenizers without image guidance (guide_ratio 0)")
     gen = torch.Generator().manual_seed(recipe.seed)
+    trainer = TokenizerTrainer(tokenizer, recipe, gen)
     torch.manual_seed(recipe.seed)  # the training masks
     log: list[dict[str, float]] = []
 
-    def batches(n: int) -> Iterator[tuple[int, torch.Tensor]]:
-        for step in range(n):
-            yield step, poses[torch.randint(len(poses), (recipe.batch_size,), generator=gen)]
-
-    def optimiser(params) -> torch.optim.Optimizer:
-        return torch.optim.AdamW([p for p in params if p.requires_grad], lr=recipe.lr, weight_decay=recipe.weight_decay)
+    def optimiser() -> torch.optim.Optimizer:
+        return torch.optim.AdamW([p for p in tokenizer.parameters() if p.requires_grad], lr=recipe.lr,
+                                 weight_decay=recipe.weight_decay)
 
     tokenizer.train()
-    if recipe.staged:  # stage 1: a plain autoencoder, tokens not quantised
-        opt = optimiser(tokenizer.parameters())
-        for step, x in batches(recipe.stage1_steps):
-            keep = torch.rand(x.shape[:2]) > tokenizer.drop_rate
-            loss = joint_s1_loss(tokenizer.decode(tokenizer.encode(x, keep=keep)), x, tokenizer.loss_cfg["beta"])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            if log_every and step % log_every == 0:
-                log.append({"stage": 1, "step": step, "joint_loss": loss.item()})
-        for p in tokenizer.encoder_parameters():
-            p.requires_grad_(False)
-        _reset(tokenizer.decoder_modules())
-        seed_codebook(tokenizer, _encode_all(tokenizer, poses), gen)
-    opt = optimiser(tokenizer.parameters())
-    for step, x in batches(recipe.steps):
-        recovered, _, e_loss = tokenizer(x)
-        losses = tokenizer.get_loss(recovered, x, e_loss)
+    opt = optimiser()
+    total = recipe.steps + (recipe.stage1_steps if recipe.staged else 0)
+    for step in range(total):
+        if step == trainer.stage2_step:
+            trainer.start_stage2(poses)
+            opt = optimiser()
+        x = poses[torch.randint(len(poses), (recipe.batch_size,), generator=gen)]
+        losses = trainer.losses(x)
         opt.zero_grad()
         sum(losses.values()).backward()
         opt.step()
-        if recipe.dead_code_restart and (step + 1) % recipe.restart_every == 0:
-            with torch.no_grad():
-                features = tokenizer.encode(x).flatten(0, 1)
-            threshold = recipe.restart_fraction * float(tokenizer.ema_cluster_size.mean())
-            tokenizer.restart_dead_codes(features, threshold, gen)
-        if log_every and step % log_every == 0:
-            log.append({"stage": 2 if recipe.staged else 0, "step": step, **{k: v.item() for k, v in losses.items()}})
-    for p in tokenizer.parameters():
-        p.requires_grad_(True)
+        trainer.after_step(x, step)
+        stage_step = step - (trainer.stage2_step or 0) if trainer.stage == 2 else step
+        if log_every and stage_step % log_every == 0:
+            log.append({"stage": trainer.stage, "step": stage_step, **{k: v.item() for k, v in losses.items()}})
+    trainer.finish()
     return log
 
 

@@ -76,6 +76,16 @@ def test_pose_metric_root_relative():
         PoseErrorMetric(errors=["mpjpe", "pck"])
 
 
+def test_velocity_errors_refuse_single_frames():
+    """A centre-frame model scores one frame per sample: MPJVE would be an empty mean (nan)."""
+    one = {"pred": torch.randn(1, 17, 3), "target": torch.randn(1, 17, 3), "meta": {}}
+    with pytest.raises(ValueError, match="mpjve need.*at least 2 frames.*got 1"):
+        PoseErrorMetric(errors=["mpjpe", "mpjve"]).process(None, [one])
+    metric = PoseErrorMetric(errors=["mpjpe"])
+    metric.process(None, [one])
+    assert math.isfinite(metric.compute_metrics(metric.results)["mpjpe"])
+
+
 def test_accuracy_topk():
     metric = AccuracyMetric(topk=(1, 2), dataset="toy")
     logits = torch.tensor([[3.0, 2.0, 1.0], [3.0, 2.0, 1.0], [3.0, 2.0, 1.0], [3.0, 2.0, 1.0]])

@@ -49,6 +49,7 @@ POSE_PROTOCOLS = {
     "accel": "accel-error",  # second temporal differences
 }
 POSE_UNITS = {"mpjve": "mm/frame", "accel": "mm/frame^2"}
+MIN_FRAMES = {"mpjve": 2, "accel": 3}  # errors of frame differences
 
 
 @METRICS.register_module()
@@ -89,6 +90,11 @@ class PoseErrorMetric(DescribedMetric):
                 pred = pred - pred[..., self.root_joint:self.root_joint + 1, :]
                 target = target - target[..., self.root_joint:self.root_joint + 1, :]
             pred, target = pred.reshape(-1, *pred.shape[-2:]), target.reshape(-1, *target.shape[-2:])
+            short = [e for e in self.errors if len(pred) < MIN_FRAMES.get(e, 1)]
+            if short:
+                raise ValueError(f"{', '.join(short)} need(s) at least {max(MIN_FRAMES[e] for e in short)} frames "
+                                 f"per sample, got {len(pred)} (a centre-frame model or score_frames='centre'): "
+                                 f"leave {short} out of the metric's errors")
             group = str((sample.get("meta") or {}).get(self.group_key, "all"))
             self.results.append({"group": group, **{e: POSE_ERRORS[e](pred, target) for e in self.errors}})
 

@@ -619,7 +619,7 @@ class AMASSMeshDataset:
                  cameras: dict | None = None, seed: int = 0, flip: bool | None = None,
                  fps: float | None = 30.0):
         from posezoo.data.readers import check_finite, read_amass_npz
-        from posezoo.models.mesh import NUM_BETAS, SMPLBody
+        from posezoo.models.mesh import NUM_BETAS, SMPLBody  # here: posezoo.models.mesh imports posezoo.data
 
         _check_split(split)
         self.split, self.layout = split, get_layout("h36m-17")

@@ -151,3 +151,47 @@ def weighted_pose_loss(pred: torch.Tensor, target: torch.Tensor, weights: dict[s
     if unknown:
         raise KeyError(f"unknown pose loss(es) {unknown}; known: {', '.join(POSE_LOSSES)}")
     return {f"loss_{name}": w * POSE_LOSSES[name](pred, target) for name, w in weights.items() if w}
+
+
+def _root_relative(x: torch.Tensor, root: torch.Tensor) -> torch.Tensor:
+    return x - root[..., :1, :]
+
+
+def smpl_pose_l1(pred_rotmat: torch.Tensor, target_pose: torch.Tensor) -> torch.Tensor:
+    """L1 between predicted rotation matrices (..., 24, 3, 3) and those of the target axis-angle
+    pose (..., 72) (MotionBERT's ``loss_pose``; the official code turns the predicted axis-angle back
+    into matrices, which gives the predicted matrices up to round-off)."""
+    from posezoo.models.mesh import axis_angle_to_rotmat
+
+    return F.l1_loss(pred_rotmat, axis_angle_to_rotmat(target_pose.unflatten(-1, (-1, 3))))
+
+
+MESH_TERMS = ("pose", "shape", "norm", "verts")
+
+
+def weighted_mesh_loss(pred: dict[str, torch.Tensor], target: dict[str, torch.Tensor],
+                       weights: dict[str, float]) -> dict[str, torch.Tensor]:
+    """MotionBERT's ``MeshLoss`` (L1), each term times its weight, as ``{"loss_<name>": ...}``.
+
+    ``pred``: the mesh head's ``theta`` (..., T, 82), ``rotmat`` (..., T, 24, 3, 3), ``kp_3d``
+    (..., T, 17, 3) mm and ``verts`` (..., T, V, 3) mm; ``target``: ``theta``, ``kp_3d``, ``verts``.
+    Names of ``POSE_LOSSES`` score the joints, both made relative to their joint 0 (mm, so
+    ``mpjpe`` is in mm); ``pose``: :func:`smpl_pose_l1`; ``shape``: L1 of the betas; ``norm``: mean
+    L2 norm of the predicted theta (82); ``verts``: mean vertex distance (mm) after subtracting each
+    mesh's joint 0 (not an official term; MPVE as a loss). Zero weights are skipped.
+    """
+    unknown = sorted(set(weights) - set(POSE_LOSSES) - set(MESH_TERMS))
+    if unknown:
+        raise KeyError(f"unknown mesh loss(es) {unknown}; known: {', '.join([*POSE_LOSSES, *MESH_TERMS])}")
+    joint_weights = {k: w for k, w in weights.items() if k in POSE_LOSSES}
+    out = weighted_pose_loss(_root_relative(pred["kp_3d"], pred["kp_3d"]),
+                             _root_relative(target["kp_3d"], target["kp_3d"]), joint_weights)
+    terms = {
+        "pose": lambda: smpl_pose_l1(pred["rotmat"], target["theta"][..., :72]),
+        "shape": lambda: F.l1_loss(pred["theta"][..., 72:], target["theta"][..., 72:]),
+        "norm": lambda: torch.linalg.vector_norm(pred["theta"], dim=-1).mean(),
+        "verts": lambda: mpjpe(_root_relative(pred["verts"], pred["kp_3d"]),
+                               _root_relative(target["verts"], target["kp_3d"])),
+    }
+    out.update({f"loss_{name}": weights[name] * terms[name]() for name in MESH_TERMS if weights.get(name)})
+    return out

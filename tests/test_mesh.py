@@ -2,8 +2,6 @@
 conversions, the flip test, and the optional SMPL body model on a small synthetic model file."""
 from __future__ import annotations
 
-import pickle
-
 import numpy as np
 import pytest
 import torch
@@ -12,13 +10,11 @@ import posezoo
 from posezoo.data.layouts import get_layout
 from posezoo.entries import get_entry
 from posezoo.factory import build, route_overrides
-from posezoo.models.mesh import (SMPLRegressor, flip_thetas, mesh_flip_test, rot6d_to_rotmat,
-                                 rotmat_to_axis_angle)
+from posezoo.models.mesh import SMPLRegressor, flip_thetas, mesh_flip_test, rot6d_to_rotmat, rotmat_to_axis_angle
 from posezoo.registry import CONVERTERS, HEADS
-from tests.conftest import load_fixture
+from tests.conftest import load_fixture, write_body_model
 
 FIXTURE = "mesh_small_head"
-SMPL_PARENTS = [-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21]
 OFFICIAL_SMPL_KEYS = {  # what a real official mesh checkpoint holds under head.smpl.* (shapes shrunk)
     "betas": (64, 10), "global_orient": (64, 3), "body_pose": (64, 69), "shapedirs": (40, 3, 10),
     "faces_tensor": (20, 3), "v_template": (40, 3), "J_regressor": (24, 40), "posedirs": (207, 120),
@@ -176,31 +172,6 @@ def test_flip_thetas_is_an_involution_that_mirrors():
 
 
 # --- the optional body model -------------------------------------------------------------------
-
-
-def write_body_model(folder, num_verts: int = 40, suffix: str = ".npz"):
-    """A small SMPL-structured model file (the real one: 6890 vertices, 13776 faces, licensed)."""
-    rng = np.random.default_rng(5)
-    weights = rng.uniform(size=(num_verts, 24))
-    regressor = rng.uniform(size=(24, num_verts))
-    arrays = {
-        "v_template": rng.normal(size=(num_verts, 3)) * 0.3,
-        "shapedirs": rng.normal(size=(num_verts, 3, 10)) * 0.01,
-        "posedirs": rng.normal(size=(num_verts, 3, 207)) * 0.01,
-        "J_regressor": regressor / regressor.sum(1, keepdims=True),
-        "weights": weights / weights.sum(1, keepdims=True),
-        "kintree_table": np.stack([np.array(SMPL_PARENTS, dtype=np.int64) % 2**32, np.arange(24)]),
-        "f": rng.integers(0, num_verts, size=(20, 3)).astype(np.uint32),
-    }
-    path = folder / f"SMPL_NEUTRAL{suffix}"
-    if suffix == ".npz":
-        np.savez(path, **arrays)
-    else:
-        with open(path, "wb") as f:
-            pickle.dump(arrays, f)
-    h36m = rng.uniform(size=(17, num_verts))
-    np.save(folder / "J_regressor_h36m_correct.npy", h36m / h36m.sum(1, keepdims=True))
-    return path, folder / "J_regressor_h36m_correct.npy", arrays
 
 
 def official_smpl(path, arrays, dtype=torch.float32):

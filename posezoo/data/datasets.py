@@ -109,11 +109,17 @@ def project_clip(world: np.ndarray, camera: Camera) -> tuple[np.ndarray, np.ndar
     (T, J, 3) float64 metres.
     """
     points = camera.world_to_camera(world.astype(np.float64))
+    return screen_inputs(points, camera), points
+
+
+def screen_inputs(points: np.ndarray, camera: Camera) -> np.ndarray:
+    """Camera-frame points (..., J, 3) metres -> float32 (..., J, 3): normalised screen x, y of their
+    projection and confidence 1 for points in front of the camera and inside the image, else (0, 0, 0)."""
     pixels = camera.project(points)
     visible = (points[..., 2] > 1e-3) & np.all((pixels >= 0) & (pixels <= [camera.w, camera.h]), axis=-1)
     inputs = np.concatenate([T.normalize_screen_coordinates(pixels, camera.w, camera.h),
                              np.ones(pixels.shape[:-1] + (1,))], axis=-1)
-    return (inputs * visible[..., None]).astype(np.float32), points
+    return (inputs * visible[..., None]).astype(np.float32)
 
 
 class _MocapClips:
@@ -622,3 +628,161 @@ class VideoPose3DH36MDataset(_SequenceLiftDataset):
         if not self.sequences:
             raise ValueError(f"no sequences for split {split!r} (subjects {subjects}, actions {actions})")
         self._make_windows(clip_len, stride, split == "train", seed, flip, corrupt)
+
+
+# --- mesh recovery from SMPL parameter sequences ------------------------------------------------------
+
+# AMASS worlds are Z up; the virtual cameras look at Y-up worlds: (x, y, z) -> (x, z, -y).
+Z_UP_TO_Y_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+SMPL_BODY_VALUES = 66  # root + 21 body joints, axis-angle: the start of SMPL, SMPL-H and SMPL-X poses
+
+
+def _amass_paths(files) -> list[tuple[str, Path]]:
+    """(clip name, path) of AMASS npz files: each entry a file, or a folder searched recursively
+    (names relative to it, e.g. ``CMU/01/01_01_poses``)."""
+    out = []
+    for entry in [files] if isinstance(files, (str, Path)) else list(files or []):
+        entry = Path(entry).expanduser()
+        if entry.is_dir():
+            found = sorted(entry.rglob("*.npz"))
+            if not found:
+                raise FileNotFoundError(f"no .npz files under {entry}")
+            out += [(p.relative_to(entry).with_suffix("").as_posix(), p) for p in found]
+        elif entry.is_file():
+            out.append((entry.stem, entry))
+        else:
+            raise FileNotFoundError(f"AMASS file or folder not found: {entry}")
+    if not out:
+        raise ValueError("no AMASS files given")
+    return out
+
+
+def smpl_pose(poses: np.ndarray, where: str) -> np.ndarray:
+    """AMASS ``poses`` (T, D) -> SMPL axis-angle (T, 72): SMPL (D = 72) as is; SMPL-H (156) and SMPL-X
+    (165): the root and 21 body joints, the two SMPL hand joints at rest."""
+    if poses.shape[1] == 72:
+        return poses.astype(np.float32)
+    if poses.shape[1] not in (156, 165):
+        raise DataFormatError(f"{where}: poses must be (T, 72 | 156 | 165) axis-angle (SMPL, SMPL-H, SMPL-X), "
+                              f"got {poses.shape}")
+    out = np.zeros((len(poses), 72), np.float32)
+    out[:, :SMPL_BODY_VALUES] = poses[:, :SMPL_BODY_VALUES]
+    return out
+
+
+@DATASETS.register_module()
+class AMASSMeshDataset:
+    """Mesh-recovery samples from SMPL parameter sequences in AMASS npz format, seen by virtual cameras.
+
+    Each AMASS file is one clip (``poses``, ``betas``, ``trans``, ``mocap_framerate``; read with
+    :func:`posezoo.data.readers.read_amass_npz`), resampled to ``fps`` (nearest frame), split by clip
+    (:func:`clip_split` on the names). The body is posed with your SMPL model (one model for every
+    clip: the files' ``gender`` is not used; SMPL-H / SMPL-X poses keep their 22 body joints, betas
+    their first 10). Per item, as :class:`MocapLiftDataset`: a ``clip_len`` window (every ``stride``
+    frames; shorter clips resampled), a camera drawn around the window's centred root trajectory,
+    the H36M-17 joints (the ``j_regressor`` applied to the vertices) projected and normalised.
+    ``flip`` (default: train only, p = 0.5) mirrors the scene: the SMPL pose is mirrored
+    (:func:`posezoo.models.mesh.flip_thetas`) and the root's camera x negated before projecting.
+
+    Item: ``inputs`` float32 (T, 17, 3) normalised screen x, y + confidence; ``target`` dict, camera
+    frame: ``theta`` (T, 82) (axis-angle pose with the global orientation turned into the camera
+    frame, then betas), ``kp_3d`` (T, 17, 3) and ``verts`` (T, V, 3) in mm, as the body model gives
+    them (root not subtracted); ``meta``: clip, start, frames, fps, flipped and the camera.
+
+    Args:
+        files: AMASS npz files or folders of them.
+        body_model, j_regressor: the SMPL model file and the 17 x V H36M regressor
+            (see :class:`posezoo.models.mesh.SMPLBody`); read now, so a wrong file fails here.
+        clip_len, stride, split, split_rule, test_every, cameras, seed: as :class:`MocapLiftDataset`
+            (split_rule default ``hash``).
+        fps: frame rate to resample to (None keeps each file's).
+    """
+
+    def __init__(self, files, body_model, j_regressor, clip_len: int = 16, stride: int | None = None,
+                 split: str = "train", split_rule: str = "hash", test_every: int = 5,
+                 cameras: dict | None = None, seed: int = 0, flip: bool | None = None,
+                 fps: float | None = 30.0):
+        from posezoo.data.readers import check_finite, read_amass_npz
+        from posezoo.models.mesh import NUM_BETAS, SMPLBody  # here: posezoo.models.mesh imports posezoo.data
+
+        _check_split(split)
+        self.split, self.layout = split, get_layout("h36m-17")
+        self.clip_len, self.seed, self.train = int(clip_len), int(seed), split == "train"
+        self.stride = int(stride or (clip_len // 2 if self.train else clip_len))
+        self.cameras, self.fps = dict(cameras or {}), fps
+        sample_camera(np.random.default_rng(0), self.cameras)
+        self.flip = self.train if flip is None else bool(flip)
+        self.body = SMPLBody(body_model, j_regressor)
+        paths = _amass_paths(files)
+        self.clips = []
+        for (name, path), s in zip(paths, clip_split([n for n, _ in paths], split_rule, test_every)):
+            if s != split:
+                continue
+            data = read_amass_npz(path)
+            pose, trans = smpl_pose(data["poses"], str(path)), data["trans"].astype(np.float32)
+            rate = data["mocap_framerate"]
+            if not np.isfinite(rate) or rate <= 0:
+                raise DataFormatError(f"{path}: mocap_framerate must be a positive number, got {rate}")
+            if fps is not None:
+                keep = np.round(T.resample_fps(len(pose), rate, fps)).astype(np.int64)
+                pose, trans = pose[keep], trans[keep]
+            betas = np.zeros(NUM_BETAS, np.float32)
+            given = np.asarray(data["betas"], np.float32).reshape(-1)[:NUM_BETAS]
+            betas[:len(given)] = given
+            self.clips.append(dict(name=name, pose=pose, trans=trans, betas=betas, fps=float(fps or rate)))
+        if not self.clips:
+            raise ValueError(f"split {split!r} of the {len(paths)} AMASS files is empty")
+        # the SMPL root joint at rest (metres) per clip: where the posed root sits before `trans`
+        with torch.no_grad():
+            rest = self.body(torch.from_numpy(np.stack([c["betas"] for c in self.clips])),
+                             torch.zeros(len(self.clips), 72))
+        if "kp_3d" not in rest:
+            raise ValueError("AMASSMeshDataset needs j_regressor (the H36M joint regressor) for the 17 joints")
+        check_finite(rest["verts"].numpy(), f"the body model {body_model} posed at rest")
+        for clip, root in zip(self.clips, rest["joints"][:, 0].numpy() / 1000.0):
+            clip["rest_root"] = root
+        items = []
+        for ci, clip in enumerate(self.clips):
+            starts = T.clip_windows(len(clip["pose"]), self.clip_len, self.stride) or [-1]
+            items += [(ci, s) for s in starts]
+        self.items = np.array(items, dtype=np.int64)
+
+    @property
+    def metainfo(self) -> dict:
+        return dict(layout=self.layout.name, joints=self.layout.joints, split=self.split, clips=len(self.clips),
+                    body_model=self.body.model_path.name)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict:
+        from posezoo.models.mesh import axis_angle_to_rotmat, flip_thetas, rotmat_to_axis_angle
+
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} items")
+        ci, start = (int(v) for v in self.items[index])
+        clip, rng = self.clips[ci], _item_rng(self.seed, index, self.train)
+        n = len(clip["pose"])
+        frames = np.arange(start, start + self.clip_len) if start >= 0 else \
+            T.resample(n, self.clip_len, randomness=self.train, rng=rng).astype(np.int64)
+        pose = torch.from_numpy(clip["pose"][frames]).double()
+        # the SMPL root joint in a Y-up world, centred; the camera looks at it
+        root, travel = _centre(((clip["trans"][frames] + clip["rest_root"]) @ Z_UP_TO_Y_UP.T)[:, None])
+        camera = sample_camera(rng, self.cameras, travel)
+        root_cam = camera.world_to_camera(root[:, 0])
+        # global orientation in the camera frame: camera rotation after the Z-up -> Y-up turn
+        to_camera = torch.from_numpy(camera.R @ Z_UP_TO_Y_UP)
+        pose[:, :3] = rotmat_to_axis_angle(to_camera @ axis_angle_to_rotmat(pose[:, :3]))
+        flipped = bool(self.flip and rng.random() < 0.5)
+        if flipped:
+            pose, root_cam = flip_thetas(pose), root_cam * [-1.0, 1.0, 1.0]
+        pose = pose.float()
+        betas = torch.from_numpy(clip["betas"]).expand(len(frames), -1)
+        with torch.no_grad():
+            body = self.body(betas, pose)
+        # the body is posed about the rest root: move it to its camera-frame position to project
+        points = body["kp_3d"].double().numpy() / 1000.0 + (root_cam - clip["rest_root"])[:, None]
+        target = dict(theta=torch.cat([pose, betas], dim=-1), kp_3d=body["kp_3d"], verts=body["verts"])
+        meta = dict(clip=clip["name"], start=start, frames=self.clip_len, fps=clip["fps"], flipped=flipped,
+                    **camera.meta())
+        return dict(inputs=T.to_tensor(screen_inputs(points, camera)), target=target, meta=meta)

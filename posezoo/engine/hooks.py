@@ -179,11 +179,12 @@ def check_dataset(task, dataset, split: str) -> None:
         raise ValueError(f"the {split} dataset gives inputs of shape {inputs.shape} (..., J, C) but model {name} "
                          f"takes J={joints} joints ({model_layout or 'its layout'}) with C={channels} channels"
                          + (f" (the task feeds the first {taken})" if taken else ""))
-    for key in ("inputs", "target"):
-        if key in sample:
-            value = np.asarray(sample[key], dtype=np.float64)
-            if not np.isfinite(value).all():
-                raise ValueError(f"the {split} dataset's first sample has NaN/inf in {key!r}; clean the data first")
+    target = sample.get("target")
+    arrays = {"inputs": sample["inputs"], **({f"target.{k}": v for k, v in target.items()}
+                                           if isinstance(target, dict) else {"target": target})}
+    for key, value in arrays.items():
+        if value is not None and not np.isfinite(np.asarray(value, dtype=np.float64)).all():
+            raise ValueError(f"the {split} dataset's first sample has NaN/inf in {key!r}; clean the data first")
 
 
 @HOOKS.register_module()

@@ -50,8 +50,9 @@ def load_config(config_or_name: str, cfg_options: dict | None = None) -> Config:
     return cfg
 
 
-# Dataset arguments that name files.
-PATH_KEYS = ("files", "file", "data_3d", "data_2d", "cameras_file")
+# Dataset arguments that name files; the licensed body-model files get their own hint.
+PATH_KEYS = ("files", "file", "data_3d", "data_2d", "cameras_file", "body_model", "j_regressor")
+BODY_MODEL_KEYS = ("body_model", "j_regressor")
 
 
 def _dataset_paths(dataset: Any) -> list[tuple[str, str]]:
@@ -79,8 +80,9 @@ def check_paths(cfg: Config) -> None:
             path = Path(value).expanduser()
             where = f"{split}_dataloader.dataset.{key}"
             if not path.exists():
-                raise FileNotFoundError(f"{where}: {path} does not exist (set the recipe's data root, "
-                                        "e.g. POSEZOO_DATA=/path/to/data, or --cfg-options)")
+                hint = ("SMPL files are licensed and not shipped: set POSEZOO_SMPL to the folder holding yours"
+                        if key in BODY_MODEL_KEYS else "set the recipe's data root, e.g. POSEZOO_DATA=/path/to/data")
+                raise FileNotFoundError(f"{where}: {path} does not exist ({hint}, or --cfg-options)")
             if path.suffix == ".npz" and not zipfile.is_zipfile(path):
                 raise ValueError(f"{where}: {path} is not a numpy .npz archive (wrong format or truncated)")
 

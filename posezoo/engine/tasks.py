@@ -182,6 +182,68 @@ class ActionTask(PoseTask):
 
 
 @MODELS.register_module()
+class MeshTask(PoseTask):
+    """Mesh recovery: ``inputs`` (B, T, J, 3) 2D -> SMPL parameters, posed by a body model, compared
+    with ``target`` = dict(``theta`` (B, T, 82), ``kp_3d`` (B, T, 17, 3) mm, ``verts`` (B, T, V, 3) mm).
+
+    Args:
+        model: a posezoo model with the mesh head (``SMPLRegressor``), e.g. ``dict(name="dstformer-mesh")``.
+        body_model: your SMPL model file (``SMPL_NEUTRAL.pkl`` or a plain-array ``.npz``; licensed, never
+            shipped) and ``j_regressor``: the 17 x V H36M joint regressor
+            (``J_regressor_h36m_correct.npy``). They are given to the task, not to the model config,
+            so checkpoints and saved models hold no local paths; give them again to
+            ``posezoo.create(folder, smpl_model_path=..., j_regressor_path=...)`` for vertices.
+        losses: weights of :func:`posezoo.losses.weighted_mesh_loss`; MotionBERT's mesh recipe
+            (``MeshLoss``, L1) is ``dict(mpjpe=0.5, velocity=10.0, pose=1000.0, shape=1.0, norm=20.0)``.
+        flip_test: evaluate with the official mesh flip test (:func:`posezoo.models.mesh.mesh_flip_test`).
+
+    ``mode="predict"`` gives ``{"pred": {verts, kp_3d}, "target": {verts, kp_3d}, "meta"}`` per sample
+    (``MeshMetric``); ``mode="tensor"`` the head's dict with ``verts``, ``joints`` and ``kp_3d``.
+    """
+
+    LOSSES = {"mpjpe": 0.5, "velocity": 10.0, "pose": 1000.0, "shape": 1.0, "norm": 20.0}
+
+    def __init__(self, model: dict, body_model: str, j_regressor: str, losses: dict[str, float] | None = None,
+                 flip_test: bool = False, **kwargs):
+        from posezoo.models.mesh import SMPLBody
+
+        super().__init__(model, **kwargs)
+        head = self.model.head
+        if not hasattr(head, "body"):
+            raise ValueError(f"MeshTask needs a mesh head (SMPLRegressor) giving SMPL parameters, got "
+                             f"{type(head).__name__}")
+        head.body = SMPLBody(body_model, j_regressor)  # not a module: stays out of state dicts
+        self.model.meta.update(max_frames=self.model.max_frames)
+        self.loss_weights = dict(self.LOSSES if losses is None else losses)
+        unknown = sorted(set(self.loss_weights) - set(L.POSE_LOSSES) - set(L.MESH_TERMS))
+        if unknown:
+            raise KeyError(f"unknown mesh loss(es) {unknown}; known: {', '.join([*L.POSE_LOSSES, *L.MESH_TERMS])}")
+        self.flip_test = flip_test
+
+    def forward(self, inputs: torch.Tensor, target: dict | None = None, meta: dict | None = None,
+                mode: str = "tensor", **_):
+        from posezoo.models.mesh import mesh_flip_test
+
+        inputs = self.model_inputs(inputs)
+        if self.flip_test and not self.training and mode != "loss":
+            out = mesh_flip_test(self.model, inputs, self.model.meta.get("layout", "h36m-17"))
+        else:
+            out = self.model(inputs)
+        if mode == "tensor":
+            return out
+        if target is None:
+            raise ValueError(f"mode={mode!r} needs 'target' in the batch")
+        target = {k: v.float() for k, v in target.items()}
+        if mode == "loss":
+            return L.weighted_mesh_loss(out, target, self.loss_weights)
+        if mode == "predict":
+            keys = ("verts", "kp_3d")
+            return [{"pred": {k: out[k][i] for k in keys}, "target": {k: target[k][i] for k in keys}, "meta": m}
+                    for i, m in enumerate(_unbatch(meta, len(inputs)))]
+        raise ValueError(f"mode must be 'tensor', 'loss' or 'predict', got {mode!r}")
+
+
+@MODELS.register_module()
 class TokenizerTask(PoseTask):
     """Pose tokenizer training (PCT: a ``PCTPoseInput`` backbone + ``PCTTokenizerHead``) by posezoo's
     staged schedule, the same :class:`posezoo.models.pct.TokenizerTrainer` as ``train_tokenizer``.

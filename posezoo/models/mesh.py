@@ -93,6 +93,19 @@ def rotmat_to_axis_angle(rotmat: torch.Tensor) -> torch.Tensor:
     return aa.masked_fill(aa.isnan(), 0.0)
 
 
+def axis_angle_to_rotmat(aa: torch.Tensor) -> torch.Tensor:
+    """Axis-angle (..., 3), radians -> rotation matrices (..., 3, 3), through a unit quaternion as
+    the official ``batch_rodrigues`` (the angle is the norm of ``aa + 1e-8``, so 0 gives identity)."""
+    angle = torch.linalg.vector_norm(aa + 1e-8, dim=-1, keepdim=True)
+    half = angle * 0.5
+    w, (x, y, z) = torch.cos(half)[..., 0], (aa / angle * torch.sin(half)).unbind(-1)
+    return torch.stack([
+        1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
+        2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
+        2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
+    ], dim=-1).unflatten(-1, (3, 3))
+
+
 def flip_thetas(pose: torch.Tensor) -> torch.Tensor:
     """Mirror SMPL axis-angle poses (..., 72) left-right (official ``flip_thetas_batch``).
 

@@ -131,6 +131,8 @@ class Lifter:
         self.model = model.to(device).eval()
         self.device, self.batch_size = device, batch_size
         backbone = self.model.backbone
+        if getattr(backbone, "mode", None) == "window":  # a TCN trained in its single-frame form:
+            backbone.mode = "sequence"  # the same weights run dilated over the whole sequence
         self.fixed = getattr(backbone, "num_frames", None)  # one output frame per window of this size
         self.window = self.model.max_frames
         self.overlap = overlap if overlap is not None else (self.window // 4 if self.window else 0)

@@ -154,3 +154,19 @@ def test_tampered_embedded_weights_are_refused(monkeypatch, tmp_path):
     monkeypatch.setattr(factory, "EMBEDDED_WEIGHTS", tmp_path)
     with pytest.raises(HubError, match="does not match the recorded"):
         posezoo.create("dstformer-xs-lift.mocap", pretrained=True)
+
+
+def test_tcn_trained_in_window_form_lifts_whole_sequences():
+    """A TCN saved in its single-frame training form (mode='window') lifts any length through its
+    dilated form, and frame t equals the window form on the edge-padded window centred on t."""
+    torch.manual_seed(0)
+    model = posezoo.create("tcn-27f-lift", channels=32, mode="window").eval()
+    x = smooth_input(40)[..., :2]
+    out = Lifter(model).run(x)
+    assert out.shape == (40, 17, 3) and model.backbone.mode == "sequence"
+    padded = np.concatenate([x[:1].repeat(13, 0), x, x[-1:].repeat(13, 0)])
+    model.backbone.mode = "window"
+    with torch.no_grad():
+        for t in (0, 20, 39):
+            window = model(torch.from_numpy(padded[t:t + 27])[None])[0, 0].numpy()
+            np.testing.assert_allclose(out[t], window, atol=1e-5)

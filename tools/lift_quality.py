@@ -128,13 +128,14 @@ def plot(results: list[dict], names: list[str], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 3.5), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 3.5), squeeze=False)
     for ax, r in zip(axes[0], results):
         poses = np.concatenate(r["poses"])
         lengths = np.linalg.norm(poses[:, [a for a, _ in H36M_LIMBS]] - poses[:, [b for _, b in H36M_LIMBS]], axis=-1)
         for i in range(lengths.shape[1]):
             ax.plot(100 * lengths[:, i], lw=0.8, label=names[i])
-        ax.set_title(Path(r["model"]).name, fontsize=9)
+        source = Path(r["model"])
+        ax.set_title(source.parent.name if source.is_dir() else r["model"], fontsize=9)
         ax.set_xlabel("frame (3 clips)")
     axes[0][0].set_ylabel("limb length (cm)")
     fig.tight_layout()

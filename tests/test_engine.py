@@ -266,3 +266,22 @@ def test_runner_ema_exports_and_nan_stop(tmp_path, data_dir):
                                                      "optim_wrapper.clip_grad": None})
     with pytest.raises(FloatingPointError, match=r"at iteration \d+"):
         Runner.from_cfg(nan).train()
+
+
+def test_runs_in_one_process_log_to_their_own_files(tmp_path, data_dir, monkeypatch):
+    """mmengine reuses logger/visualizer instances by name (<experiment>_<timestamp to the second>):
+    two runs of one recipe started within a second must still write their own log files."""
+    import time
+
+    from mmengine.runner import Runner
+
+    from posezoo.engine.runner import prepare
+
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now)  # both runners start "within the same second"
+
+    runners = [Runner.from_cfg(prepare(tiny_config(data_dir, tmp_path / f"w{i}"), None, "none")) for i in range(2)]
+    names = [r.experiment_name for r in runners]
+    assert names[0] != names[1] and all(n.startswith("dstformer-lift") for n in names)
+    logs = [Path(r.logger.log_file) for r in runners]
+    assert logs[0].parent.parent == tmp_path / "w0" and logs[1].parent.parent == tmp_path / "w1"

@@ -2,6 +2,7 @@
 starts, choosing the checkpoint to resume from, and the results file."""
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -87,10 +88,21 @@ def check_paths(cfg: Config) -> None:
                 raise ValueError(f"{where}: {path} is not a numpy .npz archive (wrong format or truncated)")
 
 
+_RUNS_IN_PROCESS = itertools.count()
+
+
 def prepare(cfg: Config, work_dir: str | None, launcher: str) -> Config:
     """Settle work_dir and launcher, check the data files, trust the work_dir for resuming, and apply
-    the CPU-distributed fix."""
+    the CPU-distributed fix.
+
+    Each run of a process gets its own experiment name: mmengine names its logger, visualizer and
+    scope instances ``<experiment>_<timestamp to the second>`` and hands back an existing instance of
+    that name, so a second run of the same recipe within a second (tests, notebooks) would log into
+    the first run's files."""
     cfg.work_dir = work_dir or cfg.get("work_dir") or str(Path("work_dirs") / cfg.recipe)
+    run = next(_RUNS_IN_PROCESS)
+    if not cfg.get("experiment_name"):
+        cfg.experiment_name = cfg.recipe if run == 0 else f"{cfg.recipe}-run{run}"
     cfg.launcher = launcher
     check_paths(cfg)
     compat.trust_directory(cfg.work_dir)

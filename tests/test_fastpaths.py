@@ -175,8 +175,9 @@ def _tcn_input(mode, dtype=torch.float32, batch=3):
 @pytest.mark.parametrize("mode", ["sequence", "valid", "window"])
 @pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-5), (torch.float64, 1e-9)])
 def test_tcn_gemm_eval_equals_conv_reference(mode, causal, dtype, tol):
-    """Folded BatchNorm, under inference_mode (fused bias + ReLU, in-place residual), no_grad and
-    with autograd on (folded on the fly)."""
+    """Folded BatchNorm, under inference_mode (fused bias + ReLU, in-place residual, the first
+    dilated layers as shifted GEMMs without tap copies), no_grad and with autograd on (folded on
+    the fly, taps concatenated)."""
     model = _tcn(causal, dtype, mode=mode).eval()
     x = _tcn_input(mode, dtype)
     reference = _reference(model, x)
@@ -262,6 +263,19 @@ def test_tcn_folded_cache_follows_weight_changes():
     reference = _reference(meta, x)
     with torch.inference_mode():
         assert (meta(x) - reference).abs().max().item() <= 1e-5 * reference.abs().max().item()
+
+
+def test_tcn_shifted_gemm_is_used_and_exact():
+    """The shifted-rows GEMM (taps of all sequences laid end to end) against the concatenated taps,
+    on a dilation where it applies, in float64."""
+    from posezoo.models.tcn import SHIFTED_MAX_WASTE, _shifted_gemm
+
+    torch.manual_seed(0)
+    x, weight, k, dilation = torch.randn(3, 50, 8, dtype=torch.float64), torch.randn(6, 3 * 8, dtype=torch.float64), 3, 4
+    length = 50 - (k - 1) * dilation
+    assert (k - 1) * dilation <= SHIFTED_MAX_WASTE * length
+    taps = torch.cat([x[:, j * dilation: j * dilation + length] for j in range(k)], dim=-1)
+    assert (_shifted_gemm(x, weight, k, dilation) - taps @ weight.T).abs().max().item() <= 1e-12
 
 
 def test_tcn_dense_keeps_conv_form():

@@ -181,14 +181,19 @@ class TemporalConvNet(nn.Module):
         concatenated. In eval mode the BatchNorm is folded into the GEMM's weight and bias.
         """
         out_ch, in_ch, k = conv.weight.shape
+        length = x.shape[1] - (k - 1) * dilation  # output frames when stride == 1
+        folded = not (bn.training or bn.running_mean is None)
+        if folded and not torch.is_grad_enabled() and k > 1 and stride == 1 \
+                and (k - 1) * dilation <= SHIFTED_MAX_WASTE * length:
+            weight, bias = self._folded(conv, bn)  # no tap copies; bias and ReLU in one pass
+            return self.drop(torch.ops.aten._add_relu_(_shifted_gemm(x, weight, k, dilation), bias))
         if k == 1:
             cols = x
         elif stride == k:
             cols = x.unflatten(1, (x.shape[1] // k, k)).flatten(2)
         else:
-            length = x.shape[1] - (k - 1) * dilation
             cols = torch.cat([x[:, j * dilation: j * dilation + length] for j in range(k)], dim=-1)
-        if bn.training or bn.running_mean is None:  # batch statistics: nothing to fold
+        if not folded:  # batch statistics: nothing to fold
             weight = conv.weight.transpose(1, 2).reshape(out_ch, k * in_ch)  # [o, j * C_in + i], as cols
             y = bn(F.linear(cols, weight).flatten(0, 1)).unflatten(0, cols.shape[:2])
         elif torch.is_grad_enabled():
@@ -216,6 +221,25 @@ class TemporalConvNet(nn.Module):
             with torch.inference_mode(False), torch.no_grad():
                 cached = self._folded_cache[id(conv)] = (key, _fold(conv.weight, bn))
         return cached[1]
+
+
+SHIFTED_MAX_WASTE = 0.2  # _shifted_gemm when its dropped rows are at most this fraction of the kept ones
+
+
+def _shifted_gemm(x: torch.Tensor, weight: torch.Tensor, k: int, dilation: int) -> torch.Tensor:
+    """The dilated convolution x (N, L, C_in) -> (N, L - (k - 1) * dilation, C_out) without copying
+    the taps: the N sequences laid end to end as (N * L, C_in) rows, tap j is one GEMM on the rows
+    shifted by j * dilation, accumulated in place. Rows whose taps reach into the next sequence
+    are computed and dropped (a (k - 1) * dilation / L share of the work).
+    """
+    n, length, in_ch = x.shape
+    rows = n * length - (k - 1) * dilation
+    flat = x.reshape(n * length, in_ch)
+    out = x.new_empty(n * length, weight.shape[0])
+    torch.mm(flat[:rows], weight[:, :in_ch].T, out=out[:rows])
+    for j in range(1, k):
+        out[:rows].addmm_(flat[j * dilation: j * dilation + rows], weight[:, j * in_ch:(j + 1) * in_ch].T)
+    return out.view(n, length, -1)[:, :length - (k - 1) * dilation]
 
 
 def _fold(weight: torch.Tensor, bn: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:

@@ -17,6 +17,7 @@ import pytest
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import FlopCounterMode
 
 import posezoo
 from posezoo.models.dstformer import DSTAttention
@@ -275,7 +276,11 @@ def test_tcn_shifted_gemm_is_used_and_exact():
     length = 50 - (k - 1) * dilation
     assert (k - 1) * dilation <= SHIFTED_MAX_WASTE * length
     taps = torch.cat([x[:, j * dilation: j * dilation + length] for j in range(k)], dim=-1)
-    assert (_shifted_gemm(x, weight, k, dilation) - taps @ weight.T).abs().max().item() <= 1e-12
+    counter = FlopCounterMode(display=False)
+    with counter:  # the benchmark's FLOP count sees every tap's GEMM (dropped rows included)
+        out = _shifted_gemm(x, weight, k, dilation)
+    assert counter.get_total_flops() == 2 * (3 * 50 - (k - 1) * dilation) * 8 * 6 * k
+    assert (out - taps @ weight.T).abs().max().item() <= 1e-12
 
 
 def test_tcn_dense_keeps_conv_form():

@@ -236,9 +236,9 @@ def _shifted_gemm(x: torch.Tensor, weight: torch.Tensor, k: int, dilation: int) 
     rows = n * length - (k - 1) * dilation
     flat = x.reshape(n * length, in_ch)
     out = x.new_empty(n * length, weight.shape[0])
-    torch.mm(flat[:rows], weight[:, :in_ch].T, out=out[:rows])
-    for j in range(1, k):
-        out[:rows].addmm_(flat[j * dilation: j * dilation + rows], weight[:, j * in_ch:(j + 1) * in_ch].T)
+    acc = torch.mm(flat[:rows], weight[:, :in_ch].T, out=out[:rows])
+    for j in range(1, k):  # addmm(out=) rather than addmm_: FlopCounterMode counts only the former
+        torch.addmm(acc, flat[j * dilation: j * dilation + rows], weight[:, j * in_ch:(j + 1) * in_ch].T, out=acc)
     return out.view(n, length, -1)[:, :length - (k - 1) * dilation]
 
 

@@ -24,9 +24,12 @@ $TCN --mode infer --batch 1 --warmup 1 --repeats 10 --csv benchmarks/tcn_infer_b
 # one output frame per 243-frame window (posezoo 'window' mode vs TemporalModelOptimized1f)
 $TCN --override mode=window --mode infer --batch 64 --warmup 1 --repeats 5 --csv benchmarks/tcn_window_infer_b64.csv
 $TCN --override mode=window --mode train --batch 64 --warmup 1 --repeats 5 --csv benchmarks/tcn_window_train_b64.csv
-PF="python tools/benchmark.py poseformer-81f-lift --official poseformer=$OFFICIAL_ROOT/PoseFormer --threads 2 --batch 8"
+# PoseFormer(V2): one thread. Their many small ops each end in an OpenMP barrier, and with 2 threads
+# on this shared 2-core machine a step took 0.3 s or 3 s depending on the other jobs (both
+# implementations), which no number of interleaved rounds evens out.
+PF="python tools/benchmark.py poseformer-81f-lift --official poseformer=$OFFICIAL_ROOT/PoseFormer --threads 1 --batch 8"
 $PF --mode infer --warmup 1 --repeats 8 --csv benchmarks/poseformer_infer_b8_t81.csv
 $PF --mode train --warmup 1 --repeats 5 --csv benchmarks/poseformer_train_b8_t81.csv
-PF2="python tools/benchmark.py poseformerv2-243f-lift --official poseformerv2=$OFFICIAL_ROOT/PoseFormerV2 --threads 2 --batch 8"
+PF2="python tools/benchmark.py poseformerv2-243f-lift --official poseformerv2=$OFFICIAL_ROOT/PoseFormerV2 --threads 1 --batch 8"
 $PF2 --mode infer --warmup 1 --repeats 8 --csv benchmarks/poseformerv2_infer_b8_t243.csv
 $PF2 --mode train --warmup 1 --repeats 5 --csv benchmarks/poseformerv2_train_b8_t243.csv

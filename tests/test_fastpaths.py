@@ -297,3 +297,25 @@ def test_weighted_mean_matmul_equals_conv(frames):
     conv = torch.nn.Conv1d(frames, 1, kernel_size=1).double()
     tokens = torch.randn(3, 2 * frames, 40, dtype=torch.float64)[:, frames:]  # a slice, as PoseFormerV2's
     assert (weighted_mean(conv, tokens) - conv(tokens)).abs().max().item() <= 1e-12
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["torch-export", "onnx"])
+def test_tcn_exports_under_no_grad(tmp_path, fmt):
+    """The fused eager-only ops (aten._add_relu_ has no ONNX conversion, out= GEMMs) stay out of
+    torch.export / ONNX traces, also when exporting under no_grad."""
+    from posezoo.export import export_model
+
+    if fmt == "onnx":
+        ort = pytest.importorskip("onnxruntime")
+        pytest.importorskip("onnxscript")
+    model, x = _tcn().eval(), _tcn_input("sequence")
+    with torch.no_grad():
+        path = export_model(model, tmp_path / ("m.onnx" if fmt == "onnx" else "m.pt2"), fmt)
+        reference = _reference(model, x)
+        if fmt == "onnx":
+            session = ort.InferenceSession(str(path))
+            out = torch.from_numpy(session.run(None, {session.get_inputs()[0].name: x.numpy()})[0])
+        else:
+            out = torch.export.load(str(path)).module()(x)
+    assert (out - reference).abs().max().item() <= 1e-5

@@ -169,7 +169,7 @@ class TemporalConvNet(nn.Module):
                 res = x[:, pad + shift: x.shape[1] - pad + shift]
                 y = self._conv_bn_relu(x, self.layers_conv[2 * i], self.layers_bn[2 * i], 1, dilation)
             y = self._conv_bn_relu(y, self.layers_conv[2 * i + 1], self.layers_bn[2 * i + 1], 1)
-            x = res + y if torch.is_grad_enabled() else y.add_(res)  # in place: no new (N, L, C) buffer
+            x = y.add_(res) if _eager_no_grad() else res + y  # in place: no new (N, L, C) buffer
         return x
 
     def _conv_bn_relu(self, x: torch.Tensor, conv: nn.Conv1d, bn: nn.BatchNorm1d, stride: int,
@@ -183,7 +183,7 @@ class TemporalConvNet(nn.Module):
         out_ch, in_ch, k = conv.weight.shape
         length = x.shape[1] - (k - 1) * dilation  # output frames when stride == 1
         folded = not (bn.training or bn.running_mean is None)
-        if folded and not torch.is_grad_enabled() and k > 1 and stride == 1 \
+        if folded and _eager_no_grad() and k > 1 and stride == 1 \
                 and (k - 1) * dilation <= SHIFTED_MAX_WASTE * length:
             weight, bias = self._folded(conv, bn)  # no tap copies; bias and ReLU in one pass
             return self.drop(torch.ops.aten._add_relu_(_shifted_gemm(x, weight, k, dilation), bias))
@@ -196,7 +196,7 @@ class TemporalConvNet(nn.Module):
         if not folded:  # batch statistics: nothing to fold
             weight = conv.weight.transpose(1, 2).reshape(out_ch, k * in_ch)  # [o, j * C_in + i], as cols
             y = bn(F.linear(cols, weight).flatten(0, 1)).unflatten(0, cols.shape[:2])
-        elif torch.is_grad_enabled():
+        elif not _eager_no_grad():
             y = F.linear(cols, *self._folded(conv, bn))
         else:  # the GEMM without bias, then bias and ReLU in one pass
             weight, bias = self._folded(conv, bn)
@@ -221,6 +221,12 @@ class TemporalConvNet(nn.Module):
             with torch.inference_mode(False), torch.no_grad():
                 cached = self._folded_cache[id(conv)] = (key, _fold(conv.weight, bn))
         return cached[1]
+
+
+def _eager_no_grad() -> bool:
+    """No autograd and no torch.compile / torch.export trace: the in-place and fused ops
+    (``aten._add_relu_``: no ONNX conversion; ``out=`` GEMMs) are then safe."""
+    return not torch.is_grad_enabled() and not torch.compiler.is_compiling()
 
 
 SHIFTED_MAX_WASTE = 0.2  # _shifted_gemm when its dropped rows are at most this fraction of the kept ones

@@ -15,6 +15,10 @@ form and evaluate in another, as the official run.py does with two models):
 
 The backbone returns per-frame features (N, T', channels) before the official ``shrink``
 convolution; the ``lift`` head (``head.fc``, the converted ``shrink``) maps them to (N, T', J, 3).
+
+Each form runs channels-last with every convolution a GEMM and, in eval mode, each BatchNorm
+folded into it (``fast_path``, default); ``fast_path = False`` runs the official Conv1d +
+BatchNorm1d form, the reference the fast one is tested against (tests/test_fastpaths.py).
 """
 from __future__ import annotations
 

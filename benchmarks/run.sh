@@ -13,3 +13,23 @@ $BENCH --mode train --batch 1 --frames 243 --warmup 1 --repeats 2 --no-memory --
 python tools/benchmark.py dstformer-lift --threads 2 --mode train --batch 8 --frames 243 --grad-checkpointing \
     --repeats 0 --csv benchmarks/dstformer_train_b8_t243_ckpt.csv
 $BENCH --mode infer --batch 8 --frames 243 --warmup 1 --repeats 1 --no-memory --csv benchmarks/dstformer_infer_b8_t243.csv
+
+# VideoPose3D TCN, PoseFormer, PoseFormerV2 against their official code (see README.md for the
+# checkouts; PoseFormerV2's needs `pip install torch-dct einops`, PoseFormer's einops).
+OFFICIAL_ROOT=${OFFICIAL_ROOT:-/tmp/official}
+TCN="python tools/benchmark.py tcn-243f-lift --official videopose3d=$OFFICIAL_ROOT/VideoPose3D --threads 2 --frames 243"
+# whole sequences (posezoo 'sequence' mode vs TemporalModel on the edge-padded sequence)
+$TCN --mode infer --batch 8 --warmup 1 --repeats 5 --csv benchmarks/tcn_infer_b8_t243.csv
+$TCN --mode infer --batch 1 --warmup 1 --repeats 10 --csv benchmarks/tcn_infer_b1_t243.csv
+# one output frame per 243-frame window (posezoo 'window' mode vs TemporalModelOptimized1f)
+$TCN --override mode=window --mode infer --batch 64 --warmup 1 --repeats 5 --csv benchmarks/tcn_window_infer_b64.csv
+$TCN --override mode=window --mode train --batch 64 --warmup 1 --repeats 5 --csv benchmarks/tcn_window_train_b64.csv
+# PoseFormer(V2): one thread. Their many small ops each end in an OpenMP barrier, and with 2 threads
+# on this shared 2-core machine a step took 0.3 s or 3 s depending on the other jobs (both
+# implementations), which no number of interleaved rounds evens out.
+PF="python tools/benchmark.py poseformer-81f-lift --official poseformer=$OFFICIAL_ROOT/PoseFormer --threads 1 --batch 8"
+$PF --mode infer --warmup 1 --repeats 8 --csv benchmarks/poseformer_infer_b8_t81.csv
+$PF --mode train --warmup 1 --repeats 5 --csv benchmarks/poseformer_train_b8_t81.csv
+PF2="python tools/benchmark.py poseformerv2-243f-lift --official poseformerv2=$OFFICIAL_ROOT/PoseFormerV2 --threads 1 --batch 8"
+$PF2 --mode infer --warmup 1 --repeats 8 --csv benchmarks/poseformerv2_infer_b8_t243.csv
+$PF2 --mode train --warmup 1 --repeats 5 --csv benchmarks/poseformerv2_train_b8_t243.csv

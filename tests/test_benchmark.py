@@ -1,4 +1,5 @@
-"""tools/benchmark.py on a tiny DSTformer: a well-formed CSV (no timing assertions)."""
+"""tools/benchmark.py on tiny models: a well-formed CSV (no timing assertions), and the official
+implementations' key mappings (without the official code; with it where a checkout is found)."""
 from __future__ import annotations
 
 import csv
@@ -16,6 +17,14 @@ ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--override", "depth=1", "--override", "dim_feat=16", "--override", "dim_rep=16",
         "--override", "num_heads=2", "--override", "maxlen=9"]
 OFFICIAL = Path(os.environ.get("POSEZOO_MOTIONBERT", "/tmp/official/MotionBERT"))
+# --official name -> (a tiny posezoo model of its family, checkout folder)
+TINY_OFFICIAL = {
+    "motionbert": (dict(name="dstformer-lift", depth=1, dim_feat=16, dim_rep=16, num_heads=2, maxlen=9), OFFICIAL),
+    "videopose3d": (dict(name="tcn-27f-lift", channels=16), "VideoPose3D"),
+    "poseformer": (dict(name="poseformer-9f-lift", depth=1, embed_dim_ratio=8, num_heads=2), "PoseFormer"),
+    "poseformerv2": (dict(name="poseformerv2-27f-k3c3-lift", depth=1, embed_dim_ratio=8, num_heads=2), "PoseFormerV2"),
+}
+OFFICIAL_ROOT = Path(os.environ.get("POSEZOO_OFFICIAL", "/tmp/official"))
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +113,56 @@ def test_official_runs_on_same_weights(bench, tmp_path):
     assert official["impl"] == "official:motionbert" and official["params"] == ours["params"]
     assert float(official["max_abs_diff_vs_official"]) <= 1e-5
     assert float(ours["speedup_vs_official"]) > 0
+
+
+def _tiny(name, **overrides):
+    torch.manual_seed(0)
+    return posezoo.create(name, **overrides)
+
+
+@pytest.mark.parametrize("official", sorted(TINY_OFFICIAL))
+def test_official_key_mapping_inverts_posezoo_converter(bench, official):
+    """posezoo -> official keys, then posezoo's own converter back: the same state dict."""
+    assert set(TINY_OFFICIAL) == set(bench.OFFICIAL)
+    spec = bench.OFFICIAL[official]
+    model = _tiny(**TINY_OFFICIAL[official][0])
+    assert model.meta["family"] == spec.family
+    state = model.state_dict()
+    mapped = spec.keys(state)
+    assert not any(k.startswith("backbone.") for k in mapped)
+    back = posezoo.registry.CONVERTERS.get(spec.family)(mapped)
+    assert back.keys() == state.keys()
+    assert all(torch.equal(back[k], v) for k, v in state.items())
+
+
+def test_edge_padding_wrapper_matches_sequence_mode(bench):
+    """EdgePadded(valid form) is VideoPose3D's evaluation of a whole sequence: equal to posezoo's
+    'sequence' mode (here both posezoo, so the test needs no official code)."""
+    for causal in (False, True):
+        model = _tiny("tcn-27f-lift", channels=16, causal=causal).eval()
+        x = torch.rand(2, 11, 17, 2)
+        with torch.no_grad():
+            sequence = model(x)
+            model.backbone.mode = "valid"
+            padded = bench.EdgePadded(model, *model.backbone.sequence_padding())(x)
+        assert padded.shape == sequence.shape and (padded - sequence).abs().max().item() <= 1e-6
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("official, mode", [("videopose3d", "sequence"), ("videopose3d", "window"),
+                                            ("poseformer", None), ("poseformerv2", None)])
+def test_other_officials_run_on_same_weights(bench, tmp_path, official, mode):
+    overrides, folder = TINY_OFFICIAL[official]
+    path = OFFICIAL_ROOT / folder
+    if not (path / bench.OFFICIAL[official].file).is_file():
+        pytest.skip(f"official checkout {path} not found (set POSEZOO_OFFICIAL)")
+    overrides = dict(overrides)
+    argv = [overrides.pop("name"), *(a for k, v in overrides.items() for a in ("--override", f"{k}={v}"))]
+    if mode:
+        argv += ["--override", f"mode={mode}", "--frames", "27" if mode == "window" else "30"]
+    out = tmp_path / "official.csv"
+    bench.main([*argv, "--batch", "2", "--repeats", "1", "--warmup", "0", "--threads", "1", "--no-memory",
+                "--official", f"{official}={path}", "--csv", str(out)])
+    _, (ours, theirs) = _read(out)
+    assert theirs["impl"] == f"official:{official}" and theirs["params"] == ours["params"]
+    assert float(theirs["max_abs_diff_vs_official"]) <= 1e-5

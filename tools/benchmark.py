@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import importlib.util
 import json
 import os
 import platform
@@ -68,32 +69,135 @@ CSV_COLUMNS = [
 
 
 # ----------------------------------------------------------------------------- official models
-def _motionbert(path: str, model: nn.Module) -> nn.Module:
-    """The official MotionBERT DSTformer (with its 3D head) built as its ``load_backbone`` does,
-    holding the same weights as the posezoo ``model`` (DSTformer + LiftHead)."""
-    if path not in sys.path:
-        sys.path.insert(0, path)
-    from lib.model.DSTformer import DSTformer as Official  # noqa: PLC0415 (checkout given at run time)
+# Each official implementation is built with the posezoo model's hyper-parameters and loaded with its
+# weights: ``keys`` maps posezoo's state dict to the official keys (the inverse of posezoo's converter
+# for the family; tests/test_benchmark.py checks the round trip), ``load_state_dict(strict=True)``.
+def _strip_backbone(state: dict[str, torch.Tensor], renames: dict[str, str]) -> dict[str, torch.Tensor]:
+    """posezoo keys -> official keys: the ``renames`` prefixes replaced, ``backbone.`` dropped elsewhere."""
+    out = {}
+    for key, value in state.items():
+        prefix = next((p for p in renames if key.startswith(p)), None)
+        out[renames[prefix] + key[len(prefix):] if prefix else key[len("backbone."):]] = value
+    return out
 
+
+def _tcn_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out = _strip_backbone(state, {"head.fc.": "shrink."})
+    out["shrink.weight"] = out["shrink.weight"][..., None]  # Linear -> Conv1d(kernel_size=1)
+    return out
+
+
+def _motionbert(module: Any, model: nn.Module) -> nn.Module:
+    """MotionBERT's DSTformer with its 3D head, built as its ``load_backbone`` does."""
     cfg = model.config["backbone"]
-    official = Official(
+    return module.DSTformer(
         dim_in=cfg["dim_in"], dim_out=model.config["head"]["dim_out"], dim_feat=cfg["dim_feat"],
         dim_rep=cfg["dim_rep"], depth=cfg["depth"], num_heads=cfg["num_heads"],
         mlp_ratio=cfg["mlp_ratio"], num_joints=cfg["num_joints"], maxlen=cfg["maxlen"],
         qkv_bias=cfg["qkv_bias"], qk_scale=cfg["qk_scale"], drop_rate=cfg["drop_rate"],
         attn_drop_rate=cfg["attn_drop_rate"], drop_path_rate=cfg["drop_path_rate"],
         norm_layer=partial(nn.LayerNorm, eps=cfg["norm_eps"]), att_fuse=cfg["att_fuse"])
-    # posezoo -> official keys: the inverse of posezoo's dstformer converter.
-    state = {(f"head.{k[len('head.fc.'):]}" if k.startswith("head.fc.") else k[len("backbone."):]): v
-             for k, v in model.state_dict().items()}
-    official.load_state_dict(state, strict=True)
-    return official
 
 
-# name given to --official -> (posezoo family it mirrors, builder(path, posezoo_model) -> module)
-OFFICIAL: dict[str, tuple[str, Callable[[str, nn.Module], nn.Module]]] = {
-    "motionbert": ("dstformer", _motionbert),
+def _videopose3d(module: Any, model: nn.Module) -> nn.Module:
+    """VideoPose3D's class for the posezoo backbone's ``mode``: ``TemporalModelOptimized1f`` for
+    'window' (its training form), else ``TemporalModel`` (its evaluation form)."""
+    cfg = model.config["backbone"]
+    cls = module.TemporalModelOptimized1f if model.backbone.mode == "window" else module.TemporalModel
+    extra = {} if model.backbone.mode == "window" else {"dense": cfg["dense"]}
+    return cls(cfg["num_joints_in"], cfg["in_features"], cfg["num_joints_out"], list(cfg["filter_widths"]),
+               causal=cfg["causal"], dropout=cfg["dropout"], channels=cfg["channels"], **extra)
+
+
+class EdgePadded(nn.Module):
+    """``model`` on the sequence edge-padded by (left, right) frames, as VideoPose3D evaluates whole
+    sequences (common/generators.py ``UnchunkedGenerator``: ``np.pad(..., 'edge')``)."""
+
+    def __init__(self, model: nn.Module, left: int, right: int):
+        super().__init__()
+        self.model, self.left, self.right = model, left, right
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        frames = x.shape[1]
+        index = torch.arange(-self.left, frames + self.right, device=x.device).clamp(0, frames - 1)
+        return self.model(x[:, index])
+
+
+def _videopose3d_wrap(official: nn.Module, model: nn.Module) -> nn.Module:
+    if model.backbone.mode != "sequence":
+        return official
+    return EdgePadded(official, *model.backbone.sequence_padding())
+
+
+def _poseformer_blocks(cfg: dict) -> dict:
+    names = ("num_frame", "num_joints", "in_chans", "num_heads", "mlp_ratio", "qkv_bias", "qk_scale",
+             "drop_rate", "attn_drop_rate", "drop_path_rate")
+    return {k: cfg[k] for k in names}
+
+
+def _poseformer(module: Any, model: nn.Module) -> nn.Module:
+    cfg = model.config["backbone"]
+    return module.PoseTransformer(embed_dim_ratio=cfg["embed_dim_ratio"], depth=cfg["depth"], **_poseformer_blocks(cfg))
+
+
+def _poseformerv2(module: Any, model: nn.Module) -> nn.Module:
+    """``PoseTransformerV2`` reads four hyper-parameters from run_poseformer.py's ``args``."""
+    cfg = model.config["backbone"]
+    args = argparse.Namespace(embed_dim_ratio=cfg["embed_dim_ratio"], depth=cfg["depth"],
+                              number_of_kept_frames=cfg["number_of_kept_frames"],
+                              number_of_kept_coeffs=cfg["number_of_kept_coeffs"])
+    return module.PoseTransformerV2(args=args, **_poseformer_blocks(cfg))
+
+
+HEAD_SPLIT = {"head.fc.": "head.1.", "backbone.head_norm.": "head.0."}  # PoseFormer-style heads
+
+
+@dataclass(frozen=True)
+class Official:
+    """An official implementation: the posezoo family it mirrors, its source file in a checkout,
+    ``build(module, posezoo_model)`` -> the official module with the same hyper-parameters,
+    ``keys`` posezoo state dict -> official state dict, and ``wrap`` (optional) for the input
+    preparation the official code does outside the module."""
+
+    family: str
+    file: str
+    build: Callable[[Any, nn.Module], nn.Module]
+    keys: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]
+    wrap: Callable[[nn.Module, nn.Module], nn.Module] | None = None
+
+
+# name given to --official -> its implementation
+OFFICIAL: dict[str, Official] = {
+    "motionbert": Official("dstformer", "lib/model/DSTformer.py", _motionbert,
+                           partial(_strip_backbone, renames={"head.fc.": "head."})),
+    "videopose3d": Official("tcn", "common/model.py", _videopose3d, _tcn_keys, _videopose3d_wrap),
+    "poseformer": Official("poseformer", "common/model_poseformer.py", _poseformer,
+                           partial(_strip_backbone, renames=HEAD_SPLIT)),
+    "poseformerv2": Official("poseformerv2", "common/model_poseformer.py", _poseformerv2,
+                             partial(_strip_backbone, renames=HEAD_SPLIT)),
 }
+
+
+def load_official(name: str, path: str, model: nn.Module) -> nn.Module:
+    """The official ``name`` from the checkout at ``path``, holding the posezoo ``model``'s weights.
+
+    The source file is imported by path under its own module name (PoseFormer and PoseFormerV2
+    both call theirs ``common.model_poseformer``); the checkout goes on ``sys.path`` for its own
+    imports (MotionBERT's ``lib.model.drop``).
+    """
+    spec = OFFICIAL[name]
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    module_name = f"posezoo_official_{name}"
+    module = sys.modules.get(module_name)
+    if module is None:
+        loader = importlib.util.spec_from_file_location(module_name, Path(path) / spec.file)
+        module = importlib.util.module_from_spec(loader)
+        loader.loader.exec_module(module)
+        sys.modules[module_name] = module
+    official = spec.build(module, model)
+    official.load_state_dict(spec.keys(model.state_dict()), strict=True)
+    return spec.wrap(official, model) if spec.wrap else official
 
 
 # ----------------------------------------------------------------------------- machine
@@ -227,7 +331,7 @@ def probe_memory(spec: dict) -> dict[str, float]:
     model = build_posezoo(spec["name"], spec["overrides"], args)
     x = make_input(model, args).to(args.device)
     if spec["impl"] != "posezoo":
-        model = OFFICIAL[spec["impl"].split(":", 1)[1]][1](spec["official_path"], model)
+        model = load_official(spec["impl"].split(":", 1)[1], spec["official_path"], model)
     model.to(args.device)
     step = make_step(model, x, args.mode, args.dtype, args.device)
     if args.device.startswith("cuda"):
@@ -339,8 +443,8 @@ def run(args: argparse.Namespace) -> list[dict]:
             ours.create_ms = measure_create_ms(model)
         variants.append(ours)
         for official, path in official_paths.items():
-            if OFFICIAL[official][0] == family:
-                variants.append(Variant(name, f"official:{official}", OFFICIAL[official][1](path, model)))
+            if OFFICIAL[official].family == family:
+                variants.append(Variant(name, f"official:{official}", load_official(official, path, model)))
 
     for variant in variants:  # same weights, same input: the implementations must agree
         if variant.impl != "posezoo":

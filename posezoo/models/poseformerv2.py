@@ -41,6 +41,7 @@ from posezoo.models.poseformer import (
     drop_path_rates,
     norm_layer,
     spatial_transformer,
+    weighted_mean,
 )
 from posezoo.registry import BACKBONES, CONVERTERS
 
@@ -166,7 +167,8 @@ class PoseFormerV2(nn.Module):
         for block in self.blocks:
             x = block(x)
         x = self.Temporal_norm(x)
-        x = torch.cat((self.weighted_mean(x[:, :coeffs]), self.weighted_mean_(x[:, coeffs:])), dim=-1)
+        x = torch.cat((weighted_mean(self.weighted_mean, x[:, :coeffs]),
+                       weighted_mean(self.weighted_mean_, x[:, coeffs:])), dim=-1)
         return self.head_norm(x)
 
 

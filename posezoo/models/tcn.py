@@ -15,6 +15,10 @@ form and evaluate in another, as the official run.py does with two models):
 
 The backbone returns per-frame features (N, T', channels) before the official ``shrink``
 convolution; the ``lift`` head (``head.fc``, the converted ``shrink``) maps them to (N, T', J, 3).
+
+Each form runs channels-last with every convolution a GEMM and, in eval mode, each BatchNorm
+folded into it (``fast_path``, default); ``fast_path = False`` runs the official Conv1d +
+BatchNorm1d form, the reference the fast one is tested against (tests/test_fastpaths.py).
 """
 from __future__ import annotations
 
@@ -63,6 +67,10 @@ class TemporalConvNet(nn.Module):
         self.causal = causal
         self.dense = dense
         self.mode = mode  # validated by the setter
+        # Convolutions as channels-last GEMMs, BatchNorm folded in eval (not with dense: its wide
+        # kernels would multiply the copied taps); False runs the reference Conv1d form.
+        self.fast_path = True
+        self._folded_cache: dict[int, tuple] = {}
 
         # Per residual block: width, dilation, half receptive field added, and the causal offsets
         # of the residual slice (dilated form: in frames; strided form: in steps).
@@ -129,9 +137,16 @@ class TemporalConvNet(nn.Module):
             raise ValueError(f"expected (N, T, {self.num_joints}, {self.dim_in}), got {tuple(x.shape)}")
         n, frames = x.shape[:2]
         self._check_frames(frames)
-        x = x.reshape(n, frames, -1).transpose(1, 2)  # (N, J * F, T), channel = j * F + f
-        if self.mode == "sequence":
-            x = F.pad(x, self.sequence_padding(), mode="replicate")
+        x = x.reshape(n, frames, -1)  # (N, T, J * F), channel = j * F + f
+        if self.mode == "sequence":  # edge replication, as np.pad(..., 'edge')
+            left, right = self.sequence_padding()
+            x = x[:, torch.arange(-left, frames + right, device=x.device).clamp_(0, frames - 1)]
+        if self.fast_path and not self.dense:
+            return self._forward_gemm(x)
+        return self._forward_conv(x.transpose(1, 2)).transpose(1, 2)
+
+    def _forward_conv(self, x: torch.Tensor) -> torch.Tensor:
+        """The reference form, the official module's: Conv1d + BatchNorm1d on (N, C, T)."""
         strided = self.mode == "window"
         step = self.filter_widths[0] if strided else 1
         x = self._act(self.expand_bn, F.conv1d(x, self.expand_conv.weight, stride=step))
@@ -144,7 +159,104 @@ class TemporalConvNet(nn.Module):
                 y = self.layers_conv[2 * i](x)
             y = self._act(self.layers_bn[2 * i], y)
             x = res + self._act(self.layers_bn[2 * i + 1], self.layers_conv[2 * i + 1](y))
-        return x.transpose(1, 2)  # (N, T', C)
+        return x
+
+    def _forward_gemm(self, x: torch.Tensor) -> torch.Tensor:
+        """The same function on (N, T, C) with every convolution one GEMM (see :meth:`_conv_bn_relu`)."""
+        strided = self.mode == "window"
+        x = self._conv_bn_relu(x, self.expand_conv, self.expand_bn, self.filter_widths[0] if strided else 1)
+        for i, (fw, dilation, pad, shift, step_shift) in enumerate(self.blocks):
+            if strided:
+                res = x[:, step_shift + fw // 2::fw]
+                y = self._conv_bn_relu(x, self.layers_conv[2 * i], self.layers_bn[2 * i], fw)
+            else:
+                res = x[:, pad + shift: x.shape[1] - pad + shift]
+                y = self._conv_bn_relu(x, self.layers_conv[2 * i], self.layers_bn[2 * i], 1, dilation)
+            y = self._conv_bn_relu(y, self.layers_conv[2 * i + 1], self.layers_bn[2 * i + 1], 1)
+            x = y.add_(res) if _eager_no_grad() else res + y  # in place: no new (N, L, C) buffer
+        return x
+
+    def _conv_bn_relu(self, x: torch.Tensor, conv: nn.Conv1d, bn: nn.BatchNorm1d, stride: int,
+                      dilation: int = 1) -> torch.Tensor:
+        """dropout(relu(bn(conv(x)))) for channels-last x (N, L, C_in) -> (N, L', C_out).
+
+        The convolution is one GEMM over the taps laid side by side (N, L', k * C_in): a view of x
+        when stride == k (the strided form: windows do not overlap), else k shifted slices
+        concatenated. In eval mode the BatchNorm is folded into the GEMM's weight and bias.
+        """
+        out_ch, in_ch, k = conv.weight.shape
+        length = x.shape[1] - (k - 1) * dilation  # output frames when stride == 1
+        folded = not (bn.training or bn.running_mean is None)
+        if folded and _eager_no_grad() and k > 1 and stride == 1 \
+                and (k - 1) * dilation <= SHIFTED_MAX_WASTE * length:
+            weight, bias = self._folded(conv, bn)  # no tap copies; bias and ReLU in one pass
+            return self.drop(torch.ops.aten._add_relu_(_shifted_gemm(x, weight, k, dilation), bias))
+        if k == 1:
+            cols = x
+        elif stride == k:
+            cols = x.unflatten(1, (x.shape[1] // k, k)).flatten(2)
+        else:
+            cols = torch.cat([x[:, j * dilation: j * dilation + length] for j in range(k)], dim=-1)
+        if not folded:  # batch statistics: nothing to fold
+            weight = conv.weight.transpose(1, 2).reshape(out_ch, k * in_ch)  # [o, j * C_in + i], as cols
+            y = bn(F.linear(cols, weight).flatten(0, 1)).unflatten(0, cols.shape[:2])
+        elif not _eager_no_grad():
+            y = F.linear(cols, *self._folded(conv, bn))
+        else:  # the GEMM without bias, then bias and ReLU in one pass
+            weight, bias = self._folded(conv, bn)
+            return self.drop(torch.ops.aten._add_relu_(cols @ weight.T, bias))
+        return self.drop(F.relu(y, inplace=True))
+
+    def _folded(self, conv: nn.Conv1d, bn: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:
+        """``conv`` then eval-mode ``bn`` as one GEMM: weight (C_out, k * C_in), taps outer, and bias.
+
+        Cached while no gradient is needed, keyed on the storage and version counter of every
+        tensor it is derived from, so loading weights, an optimiser step, ``.to()`` or new running
+        statistics rebuild it; not a buffer (models are built on meta and loaded with assign).
+        """
+        sources = (conv.weight, bn.weight, bn.bias, bn.running_mean, bn.running_var)
+        cacheable = not (torch.is_grad_enabled() and any(t.requires_grad for t in sources)
+                         or torch.compiler.is_compiling() or any(t.is_inference() for t in sources))
+        if not cacheable:
+            return _fold(conv.weight, bn)
+        key = tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in sources) + (bn.eps,)
+        cached = self._folded_cache.get(id(conv))
+        if cached is None or cached[0] != key:
+            with torch.inference_mode(False), torch.no_grad():
+                cached = self._folded_cache[id(conv)] = (key, _fold(conv.weight, bn))
+        return cached[1]
+
+
+def _eager_no_grad() -> bool:
+    """No autograd and no torch.compile / torch.export trace: the in-place and fused ops
+    (``aten._add_relu_``: no ONNX conversion; ``out=`` GEMMs) are then safe."""
+    return not torch.is_grad_enabled() and not torch.compiler.is_compiling()
+
+
+SHIFTED_MAX_WASTE = 0.2  # _shifted_gemm when its dropped rows are at most this fraction of the kept ones
+
+
+def _shifted_gemm(x: torch.Tensor, weight: torch.Tensor, k: int, dilation: int) -> torch.Tensor:
+    """The dilated convolution x (N, L, C_in) -> (N, L - (k - 1) * dilation, C_out) without copying
+    the taps: the N sequences laid end to end as (N * L, C_in) rows, tap j is one GEMM on the rows
+    shifted by j * dilation, accumulated in place. Rows whose taps reach into the next sequence
+    are computed and dropped (a (k - 1) * dilation / L share of the work).
+    """
+    n, length, in_ch = x.shape
+    rows = n * length - (k - 1) * dilation
+    flat = x.reshape(n * length, in_ch)
+    out = x.new_empty(n * length, weight.shape[0])
+    acc = torch.mm(flat[:rows], weight[:, :in_ch].T, out=out[:rows])
+    for j in range(1, k):  # addmm(out=) rather than addmm_: FlopCounterMode counts only the former
+        torch.addmm(acc, flat[j * dilation: j * dilation + rows], weight[:, j * in_ch:(j + 1) * in_ch].T, out=acc)
+    return out.view(n, length, -1)[:, :length - (k - 1) * dilation]
+
+
+def _fold(weight: torch.Tensor, bn: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:
+    """Conv1d weight (C_out, C_in, k) and eval-mode BatchNorm -> GEMM weight (C_out, k * C_in) and bias."""
+    scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+    folded = (weight * scale[:, None, None]).transpose(1, 2).reshape(weight.shape[0], -1)
+    return folded, torch.addcmul(bn.bias, bn.running_mean, scale, value=-1)
 
 
 @CONVERTERS.register_module("tcn")

@@ -57,6 +57,7 @@ def test_recipes_load_and_inherit():
         cfg = load_config(name)
         assert cfg.default_scope == "posezoo" and cfg.train_dataloader.sampler.type == "InfiniteSampler"
         assert cfg.model.type in MODELS.names()
+        assert cfg.optim_wrapper.optimizer.get("fused"), f"{name}: recipes train with the fused AdamW"
     lite = load_config("dstformer-lite-lift")
     assert lite.model.model.name == "dstformer-lite-lift" and lite.optim_wrapper.optimizer.lr == 5e-4
     assert lite.model.losses == {"mpjpe": 1.0, "n_mpjpe": 0.5, "velocity": 20.0}  # MotionBERT pose3d weights
@@ -143,9 +144,9 @@ def test_param_groups_and_bf16():
     task = LiftTask(model=TINY)
     with DefaultScope.overwrite_default_scope("posezoo"):  # as inside a Runner with default_scope='posezoo'
         wrapper = ParamGroupConstructor(
-            dict(type="BF16OptimWrapper", optimizer=dict(type="AdamW", lr=1e-3, weight_decay=0.01)),
+            dict(type="BF16OptimWrapper", optimizer=dict(type="AdamW", lr=1e-3, weight_decay=0.01, fused=True)),
             dict(lr_mult={"backbone": 0.1}, no_decay_1d=True))(task)
-    assert isinstance(wrapper, BF16OptimWrapper)
+    assert isinstance(wrapper, BF16OptimWrapper) and wrapper.optimizer.defaults["fused"]  # as the recipes
     groups = {(g["lr"], g["weight_decay"]): g["params"] for g in wrapper.optimizer.param_groups}
     assert set(groups) == {(1e-4, 0.01), (1e-4, 0.0), (1e-3, 0.01), (1e-3, 0.0)}
     head_bias = task.model.head.fc.bias

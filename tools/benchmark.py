@@ -57,6 +57,7 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
 import posezoo  # noqa: E402
+from posezoo._runtime import allocator_tuned  # noqa: E402
 from posezoo.entries import get_entry, split_name  # noqa: E402
 
 MATMUL_N = 2048
@@ -252,8 +253,10 @@ def input_shape(model: nn.Module, batch: int, frames: int) -> tuple[int, int, in
     return batch, t, backbone.num_joints, backbone.dim_in
 
 
-def make_step(model: nn.Module, x: torch.Tensor, mode: str, dtype: str, device: str) -> Callable[[], Any]:
-    """A closure running one inference forward or one training step (fwd, MSE, bwd, AdamW)."""
+def make_step(model: nn.Module, x: torch.Tensor, mode: str, dtype: str, device: str,
+              fused_adamw: bool = False) -> Callable[[], Any]:
+    """A closure running one inference forward or one training step (fwd, MSE, bwd, AdamW;
+    ``fused_adamw``: the single-kernel AdamW that posezoo's recipes use)."""
     autocast = (torch.autocast(device.split(":")[0], dtype=torch.bfloat16) if dtype == "bf16"
                 else contextlib.nullcontext())
     if mode == "infer":
@@ -264,7 +267,7 @@ def make_step(model: nn.Module, x: torch.Tensor, mode: str, dtype: str, device: 
                 return model(x)
         return infer
     model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=fused_adamw or None)
 
     def train():
         with autocast:
@@ -305,10 +308,17 @@ def make_input(model: nn.Module, args: argparse.Namespace) -> torch.Tensor:
 def prepare(variant: Variant, x: torch.Tensor, args: argparse.Namespace) -> None:
     """Count FLOPs on one eager step (the first warm-up run unless compiling) and set ``step``."""
     model = variant.model.to(args.device)
-    variant.step = make_step(model, x, args.mode, args.dtype, args.device)
+    fused = uses_fused_adamw(variant.impl, args)
+    variant.step = make_step(model, x, args.mode, args.dtype, args.device, fused)
     variant.flops = count_flops(variant.step)
     if args.compile:
-        variant.step = make_step(torch.compile(model), x, args.mode, args.dtype, args.device)
+        variant.step = make_step(torch.compile(model), x, args.mode, args.dtype, args.device, fused)
+
+
+def uses_fused_adamw(impl: str, args: argparse.Namespace) -> bool:
+    """posezoo's training step uses the fused AdamW of its recipes (``--plain-adamw`` turns it off);
+    the official implementations keep their own default, per-parameter AdamW."""
+    return impl == "posezoo" and not args.plain_adamw
 
 
 def measure_create_ms(model: nn.Module, runs: int = 3) -> float:
@@ -333,7 +343,7 @@ def probe_memory(spec: dict) -> dict[str, float]:
     if spec["impl"] != "posezoo":
         model = load_official(spec["impl"].split(":", 1)[1], spec["official_path"], model)
     model.to(args.device)
-    step = make_step(model, x, args.mode, args.dtype, args.device)
+    step = make_step(model, x, args.mode, args.dtype, args.device, uses_fused_adamw(spec["impl"], args))
     if args.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
@@ -372,7 +382,7 @@ def memory_in_subprocess(variant: Variant, overrides: dict, args: argparse.Names
     spec = {"name": variant.name, "impl": variant.impl, "overrides": overrides,
             "official_path": official_paths.get(variant.impl.partition(":")[2]),
             "args": {k: getattr(args, k) for k in ("batch", "frames", "mode", "dtype", "device",
-                                                    "threads", "grad_checkpointing")}}
+                                                    "threads", "grad_checkpointing", "plain_adamw")}}
     proc = subprocess.run([sys.executable, __file__, "--probe-memory", json.dumps(spec)],
                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": _pythonpath()})
     if proc.returncode != 0:
@@ -558,10 +568,14 @@ def machine_header(args: argparse.Namespace) -> list[str]:
         f"cpu: {cpu_model()}; logical cores: {os.cpu_count()}; torch threads: {args.threads}",
         f"torch: {torch.__version__}; python: {platform.python_version()}; device: {args.device}"
         + (f" ({torch.cuda.get_device_name()})" if args.device.startswith("cuda") else ""),
+        "allocator: " + ("posezoo's settings (posezoo/_runtime.py: glibc keeps large freed blocks), "
+                         "for every variant of this process" if allocator_tuned() else "glibc defaults"),
         f"fp32 matmul {MATMUL_N}^3 at write time: median {statistics.median(rates):.1f} GFLOP/s, "
         f"max {rates[-1]:.1f} GFLOP/s (matmul_fraction uses the rate measured in each round)",
         "gmacs: FlopCounterMode FLOPs / 2 per clip (forward; train: forward + backward)",
-        "latency: one step (infer: forward in inference_mode; train: forward + MSE + backward + AdamW)",
+        "latency: one step (infer: forward in inference_mode; train: forward + MSE + backward + AdamW, "
+        + ("per-parameter AdamW for every variant)" if args.plain_adamw else
+           "posezoo with the fused AdamW of its recipes, official code with torch's default AdamW)"),
         "peak_mem_mb: " + ("torch.cuda.max_memory_allocated over one step" if args.device.startswith("cuda")
                            else "ru_maxrss after one step - VmRSS before it, peak mark reset by "
                            "/proc/self/clear_refs, in a fresh process per model (MiB)"),
@@ -596,6 +610,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--compile", action="store_true", help="torch.compile every model (ours and official)")
     parser.add_argument("--grad-checkpointing", action="store_true",
                         help="activation checkpointing in posezoo backbones (train mode)")
+    parser.add_argument("--plain-adamw", action="store_true",
+                        help="train mode: posezoo with the per-parameter AdamW too (default: the fused AdamW "
+                             "of posezoo's recipes; official implementations always use their default)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--repeats", type=int, default=5,
                         help="timed runs of each model; 0: only the memory probe (its one step is timed)")
@@ -626,4 +643,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    from posezoo._runtime import reexec_with_tuned_allocator
+
+    reexec_with_tuned_allocator()  # large activations without page faults: see posezoo/_runtime.py
     main()

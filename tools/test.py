@@ -60,4 +60,7 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
+    from posezoo._runtime import reexec_with_tuned_allocator
+
+    reexec_with_tuned_allocator()  # large activations without page faults: see posezoo/_runtime.py
     main()

@@ -5,7 +5,9 @@ val_cfg = dict(type="ValLoop")
 test_cfg = dict(type="TestLoop")
 optim_wrapper = dict(
     type="OptimWrapper",
-    optimizer=dict(type="AdamW", lr=2e-4, weight_decay=0.01),
+    # fused: one kernel updates every parameter (CPU and CUDA, torch >= 2.4); same update as the
+    # per-parameter loop within fp32 rounding, a large share of a CPU training step faster
+    optimizer=dict(type="AdamW", lr=2e-4, weight_decay=0.01, fused=True),
     clip_grad=dict(max_norm=1.0, norm_type=2),
     # ParamGroupConstructor: lr_mult per name part, no decay for biases/norms when no_decay_1d.
     constructor="ParamGroupConstructor",

@@ -11,7 +11,7 @@ max_iters = 20000
 model = dict(type="TokenizerTask", model=dict(name="pct-tokenizer-3d"), staged=True, stage1_iters=max_iters // 2,
              dead_code_restart=True, restart_every=20, restart_fraction=0.05, seed=0)
 train_cfg = dict(max_iters=max_iters, val_interval=2000)
-optim_wrapper = dict(_delete_=True, type="OptimWrapper", optimizer=dict(type="AdamW", lr=1e-2, weight_decay=0.15))
+optim_wrapper = dict(_delete_=True, type="OptimWrapper", optimizer=dict(type="AdamW", lr=1e-2, weight_decay=0.15, fused=True))
 param_scheduler = [
     dict(type="LinearLR", start_factor=0.001, by_epoch=False, begin=0, end=500),
     dict(type="CosineAnnealingLR", by_epoch=False, begin=500, end=max_iters, T_max=max_iters - 500, eta_min=0.0),

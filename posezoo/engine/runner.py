@@ -95,14 +95,14 @@ def prepare(cfg: Config, work_dir: str | None, launcher: str) -> Config:
     """Settle work_dir and launcher, check the data files, trust the work_dir for resuming, and apply
     the CPU-distributed fix.
 
-    Each run of a process gets its own experiment name: mmengine names its logger, visualizer and
-    scope instances ``<experiment>_<timestamp to the second>`` and hands back an existing instance of
-    that name, so a second run of the same recipe within a second (tests, notebooks) would log into
-    the first run's files."""
+    Each run of a process gets its own experiment name (``<recipe>-run<N>``): mmengine names its
+    logger, visualizer and scope instances ``<experiment>_<timestamp to the second>`` and hands back
+    an existing instance of that name, so a second run of the same recipe within a second (tests,
+    notebooks) would log into the first run's files."""
     cfg.work_dir = work_dir or cfg.get("work_dir") or str(Path("work_dirs") / cfg.recipe)
     run = next(_RUNS_IN_PROCESS)
-    if not cfg.get("experiment_name"):
-        cfg.experiment_name = cfg.recipe if run == 0 else f"{cfg.recipe}-run{run}"
+    if not cfg.get("experiment_name"):  # never mmengine's own default (the config's file name)
+        cfg.experiment_name = f"{cfg.recipe}-run{run}"
     cfg.launcher = launcher
     check_paths(cfg)
     compat.trust_directory(cfg.work_dir)

@@ -148,6 +148,9 @@ def test_edge_padding_wrapper_matches_sequence_mode(bench):
         assert padded.shape == sequence.shape and (padded - sequence).abs().max().item() <= 1e-6
 
 
+OFFICIAL_NEEDS = {"poseformer": ("einops",), "poseformerv2": ("einops", "torch_dct")}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("official, mode", [("videopose3d", "sequence"), ("videopose3d", "window"),
                                             ("poseformer", None), ("poseformerv2", None)])
@@ -156,6 +159,8 @@ def test_other_officials_run_on_same_weights(bench, tmp_path, official, mode):
     path = OFFICIAL_ROOT / folder
     if not (path / bench.OFFICIAL[official].file).is_file():
         pytest.skip(f"official checkout {path} not found (set POSEZOO_OFFICIAL)")
+    for module in OFFICIAL_NEEDS.get(official, ()):  # imported by the official file, not by posezoo
+        pytest.importorskip(module, reason=f"the official {official} code imports {module} (benchmarks/README.md)")
     overrides = dict(overrides)
     argv = [overrides.pop("name"), *(a for k, v in overrides.items() for a in ("--override", f"{k}={v}"))]
     if mode:

@@ -94,6 +94,14 @@ def _item_rng(seed: int, index: int, train: bool) -> np.random.Generator:
     return np.random.default_rng([seed, index])
 
 
+def _clip_frames(start: int, length: int, clip_len: int, train: bool, rng: np.random.Generator) -> np.ndarray:
+    """Frame indices of an item: the window at ``start``, or (``start`` -1: a clip shorter than
+    ``clip_len``) the whole clip resampled to ``clip_len`` frames (random for train, even for test)."""
+    if start >= 0:
+        return np.arange(start, start + clip_len)
+    return T.resample(length, clip_len, randomness=train, rng=rng).astype(np.int64)
+
+
 def _check_split(split: str) -> None:
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
@@ -245,11 +253,7 @@ class MocapLiftDataset(_MocapClips):
         fi, ci, start = (int(v) for v in self.items[index])
         rng = _item_rng(self.seed, index, self.train)
         clip = self.clip_array(fi, ci)
-        if start >= 0:
-            frames = clip[start:start + self.clip_len]
-        else:
-            frames = clip[T.resample(len(clip), self.clip_len, randomness=self.train, rng=rng)]
-        world, travel = _centre(frames)
+        world, travel = _centre(clip[_clip_frames(start, len(clip), self.clip_len, self.train, rng)])
         camera = sample_camera(rng, self.cameras, travel)
         inputs, points = project_clip(world, camera)
         meta = dict(self.clip_meta(fi, ci), start=start, frames=self.clip_len, **camera.meta())
@@ -499,9 +503,7 @@ class _SequenceLiftDataset:
             raise IndexError(f"index {index} out of range for {len(self)} items")
         si, start = (int(v) for v in self.items[index])
         seq, rng = self.sequences[si], _item_rng(self.seed, index, self.train)
-        n = len(seq["inputs"])
-        frames = np.arange(start, start + self.clip_len) if start >= 0 else \
-            T.resample(n, self.clip_len, randomness=self.train, rng=rng).astype(np.int64)
+        frames = _clip_frames(start, len(seq["inputs"]), self.clip_len, self.train, rng)
         inputs, target = seq["inputs"][frames], seq["target"][frames]
         flipped = bool(self.flip and rng.random() < 0.5)
         if flipped:
@@ -762,9 +764,7 @@ class AMASSMeshDataset:
             raise IndexError(f"index {index} out of range for {len(self)} items")
         ci, start = (int(v) for v in self.items[index])
         clip, rng = self.clips[ci], _item_rng(self.seed, index, self.train)
-        n = len(clip["pose"])
-        frames = np.arange(start, start + self.clip_len) if start >= 0 else \
-            T.resample(n, self.clip_len, randomness=self.train, rng=rng).astype(np.int64)
+        frames = _clip_frames(start, len(clip["pose"]), self.clip_len, self.train, rng)
         pose = torch.from_numpy(clip["pose"][frames]).double()
         # the SMPL root joint in a Y-up world, centred; the camera looks at it
         root, travel = _centre(((clip["trans"][frames] + clip["rest_root"]) @ Z_UP_TO_Y_UP.T)[:, None])

@@ -57,5 +57,5 @@ def test_real_tracks_with_default_model(quality, data_dir, tmp_path):
     assert [p.shape for p in r["poses"]] == [(90, 17, 3)] * 3
     assert 0 < r["accel"] < 1000  # mm/frame^2
     assert (tmp_path / "bones.png").stat().st_size > 10_000
-    walking = quality.reference_acceleration(data_dir / "bandai1.npz", "bandai-21", 23.98, match="walk")
+    walking = quality.reference_acceleration(data_dir / "bandai1.npz", 23.98, match="walk")
     assert 0 < walking < r["accel"]  # real motion is smoother than lifted detector output

@@ -30,6 +30,7 @@ from rich.table import Table
 
 import posezoo
 from posezoo.data.layouts import convert_keypoints, get_layout
+from posezoo.data.readers import read_motion_npz
 from posezoo.lifting import DEFAULT_MODEL, Lifter
 from posezoo.losses import H36M_LIMBS
 
@@ -56,34 +57,26 @@ def acceleration_mm(poses: np.ndarray) -> float:
     return float(1000 * np.linalg.norm(np.diff(rel, n=2, axis=0), axis=-1).mean())
 
 
-def clips(path: Path) -> list[tuple[str, np.ndarray, float]]:
-    """(name, (T, J, 3) array, fps) per clip of a shared-data npz."""
-    data = np.load(path)
-    offsets, positions, names = data["clip_offsets"], data["positions"], data["clip_names"]
-    fps = data["fps"] if "fps" in data.files else np.full(len(names), 120.0)
-    return [(str(names[i]), positions[offsets[i]:offsets[i + 1]].astype(np.float32), float(fps[i]))
-            for i in range(len(names))]
-
-
-def reference_acceleration(path: Path, layout: str, fps: float, match: str = "walk") -> float:
+def reference_acceleration(path: Path, fps: float, match: str = "walk") -> float:
     """Acceleration (mm/frame^2) of real mocap clips whose name contains ``match``, resampled to ``fps``."""
+    motion = read_motion_npz(path)
     values = []
-    for name, poses, clip_fps in clips(path):
+    for i, name in enumerate(motion.clip_names):
         if match in name.lower():
-            h36m = convert_keypoints(poses, layout, "h36m-17")
-            t = np.arange(0, len(h36m) - 1, clip_fps / fps)
-            i = t.astype(int)
-            w = (t - i)[:, None, None]
-            values.append(acceleration_mm((1 - w) * h36m[i] + w * h36m[i + 1]))
+            h36m = convert_keypoints(motion.clip(i).astype(np.float32), motion.layout, "h36m-17")
+            t = np.arange(0, len(h36m) - 1, float(motion.fps[i]) / fps)
+            j = t.astype(int)
+            w = (t - j)[:, None, None]
+            values.append(acceleration_mm((1 - w) * h36m[j] + w * h36m[j + 1]))
     if not values:
         raise ValueError(f"no clip of {path} has {match!r} in its name")
     return float(np.mean(values))
 
 
-def evaluate(model: str, tracks: list[tuple[str, np.ndarray, float]], size: tuple[int, int]) -> dict:
+def evaluate(model: str, tracks: list[np.ndarray], layout: str, size: tuple[int, int]) -> dict:
     lifter = Lifter(model)
-    lifted = [posezoo.lift(points, layout="openpose-25", image_size=size, model=lifter, scale=True).poses[0]
-              for _, points, _ in tracks]
+    lifted = [posezoo.lift(points, layout=layout, image_size=size, model=lifter, scale=True).poses[0]
+              for points in tracks]
     cv = np.stack([bone_cv(p) for p in lifted]).mean(0)
     return {"model": model, "cv": cv, "accel": float(np.mean([acceleration_mm(p) for p in lifted])),
             "poses": lifted}
@@ -100,14 +93,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = parser.parse_args(argv)
     if not args.data.is_file():
         raise SystemExit(f"no such file: {args.data} (set POSEZOO_DATA or pass --data)")
-    tracks = clips(args.data)
-    results = [evaluate(m, tracks, tuple(args.size)) for m in args.models]
+    motion = read_motion_npz(args.data)
+    tracks, fps = [motion.clip(i) for i in range(motion.num_clips)], float(motion.fps[0])
+    results = [evaluate(m, tracks, motion.layout.name, tuple(args.size)) for m in args.models]
     names = limb_names()
     legs = [i for i, n in enumerate(names) if any(k in n for k in LEGS)]
     arms = [i for i, n in enumerate(names) if any(k in n for k in ARMS)]
-    ref = reference_acceleration(args.reference, "bandai-21", tracks[0][2]) if args.reference.is_file() else None
+    ref = reference_acceleration(args.reference, fps) if args.reference.is_file() else None
 
-    table = Table(title=f"{args.data.name}: {len(tracks)} clips, {sum(len(t[1]) for t in tracks)} frames")
+    table = Table(title=f"{args.data.name}: {len(tracks)} clips, {sum(len(t) for t in tracks)} frames")
     for col in ("model", "bone CV median %", "legs %", "arms %", "accel mm/frame^2"):
         table.add_column(col, justify="left" if col == "model" else "right")
     for r in results:
@@ -115,7 +109,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         table.add_row(r["model"], f"{np.median(cv):.1f}", f"{np.median(cv[legs]):.1f}", f"{np.median(cv[arms]):.1f}",
                       f"{r['accel']:.1f}")
     if ref is not None:
-        table.add_row(f"mocap walking ({args.reference.name}, at {tracks[0][2]:.2f} fps)", "0", "0", "0", f"{ref:.1f}")
+        table.add_row(f"mocap walking ({args.reference.name}, at {fps:.2f} fps)", "0", "0", "0", f"{ref:.1f}")
     Console(width=max(120, Console().width)).print(table)
     if args.plot:
         plot(results, names, args.plot)

@@ -141,7 +141,8 @@ class LiftTask(PoseTask):
             if pred.shape[1] != 1:
                 raise ValueError(f"the model gives {pred.shape[1]} frames for {target.shape[1]} target frames: "
                                  "LiftTask takes models that lift every frame or only the centre frame")
-            target = target[:, target.shape[1] // 2:][:, :1]
+            centre = target.shape[1] // 2
+            target = target[:, centre:centre + 1]
         if mode == "loss":
             return L.weighted_pose_loss(pred, target, self.loss_weights)
         if mode == "predict":

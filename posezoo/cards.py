@@ -83,14 +83,13 @@ def clip_frames(model: torch.nn.Module) -> int:
 def model_stats(model: torch.nn.Module, frames: int | None = None) -> dict[str, Any]:
     """Parameter count and GMACs of one clip (1, T, J, C).
 
-    GMACs are counted with ``torch.utils.flop_counter.FlopCounterMode`` on a copy of the model built on
-    the meta device (no memory, no compute): matmul, convolution and attention FLOPs / 2 / 1e9;
-    element-wise ops are not counted. ``gmacs`` is None, with the reason in ``gmacs_note``, when the
-    model does not take a (1, T, J, C) pose clip.
+    GMACs are counted by :func:`posezoo.flops.count_flops` (FLOPs / 2 / 1e9; what is counted is in
+    ``gmacs_note``) on a copy of the model built on the meta device (no memory, no compute): the
+    same number a real forward on the CPU counts. ``gmacs`` is None, with the reason in
+    ``gmacs_note``, when the model does not take a (1, T, J, C) pose clip.
     """
-    from torch.utils.flop_counter import FlopCounterMode
-
     from posezoo.factory import build
+    from posezoo.flops import COUNTED, count_flops
 
     frames = frames or clip_frames(model)
     backbone = model.backbone
@@ -98,11 +97,10 @@ def model_stats(model: torch.nn.Module, frames: int | None = None) -> dict[str, 
     stats: dict[str, Any] = {"params": sum(p.numel() for p in model.parameters()), "input_shape": list(shape)}
     try:
         twin = build(model.config, meta=model.meta, device="meta").eval()
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            twin.head(twin.backbone(torch.zeros(shape, device="meta")))
-        stats["gmacs"] = round(counter.get_total_flops() / 2e9, 3)
-        stats["gmacs_note"] = (f"per clip of shape {shape}, torch.utils.flop_counter (matmul/conv/attention "
-                               "FLOPs / 2; element-wise ops not counted)")
+        with torch.no_grad():
+            flops = count_flops(lambda: twin.head(twin.backbone(torch.zeros(shape, device="meta"))))
+        stats["gmacs"] = float(f"{flops / 2e9:.4g}")  # 4 significant digits: small models too
+        stats["gmacs_note"] = f"per clip of shape {shape}: {COUNTED}"
     except Exception as exc:  # a model that is not a pose-clip model (e.g. image feature maps in)
         stats["gmacs"] = None
         stats["gmacs_note"] = f"not measured: a {shape} clip does not run through it ({type(exc).__name__})"

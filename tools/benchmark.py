@@ -8,8 +8,8 @@ NAMES are registered entry names or fnmatch patterns (``"dstformer*"``, ``"*"``)
 (``arch.tag``) count as their architecture (weights are random: speed does not depend on them).
 
 What is measured, per model:
-- params; GMACs per clip from ``torch.utils.flop_counter.FlopCounterMode`` over one forward (infer)
-  or forward + backward (train). MACs = FLOPs / 2 (the counter reports FLOPs, 2 per multiply-add).
+- params; GMACs per clip from ``posezoo.flops.count_flops`` (torch's flop counter, attention counted
+  on every kernel) over one forward (infer) or forward + backward (train). MACs = FLOPs / 2.
 - latency of one step (infer: forward under ``torch.inference_mode``; train: forward, MSE loss,
   backward, AdamW step) as median / min / max over ``--repeats`` runs after ``--warmup`` runs;
   frames/s = B * T / median.
@@ -59,6 +59,7 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout
 import posezoo  # noqa: E402
 from posezoo._runtime import allocator_tuned  # noqa: E402
 from posezoo.entries import get_entry, split_name  # noqa: E402
+from posezoo.flops import COUNTED, count_flops  # noqa: E402
 
 MATMUL_N = 2048
 CSV_COLUMNS = [
@@ -277,17 +278,6 @@ def make_step(model: nn.Module, x: torch.Tensor, mode: str, dtype: str, device: 
         optimizer.zero_grad(set_to_none=True)
         return loss
     return train
-
-
-def count_flops(step: Callable[[], Any]) -> int:
-    """FLOPs of one run of an eager ``step`` (matmuls and attention: forward, and backward in
-    train mode; the optimiser's element-wise updates count nothing)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    counter = FlopCounterMode(display=False)
-    with counter:
-        step()
-    return counter.get_total_flops()
 
 
 def build_posezoo(name: str, overrides: dict, args: argparse.Namespace) -> nn.Module:
@@ -572,7 +562,7 @@ def machine_header(args: argparse.Namespace) -> list[str]:
                          "for every variant of this process" if allocator_tuned() else "glibc defaults"),
         f"fp32 matmul {MATMUL_N}^3 at write time: median {statistics.median(rates):.1f} GFLOP/s, "
         f"max {rates[-1]:.1f} GFLOP/s (matmul_fraction uses the rate measured in each round)",
-        "gmacs: FlopCounterMode FLOPs / 2 per clip (forward; train: forward + backward)",
+        f"gmacs: FLOPs / 2 per clip (forward; train: forward + backward) of posezoo.flops: {COUNTED}",
         "latency: one step (infer: forward in inference_mode; train: forward + MSE + backward + AdamW, "
         + ("per-parameter AdamW for every variant)" if args.plain_adamw else
            "posezoo with the fused AdamW of its recipes, official code with torch's default AdamW)"),

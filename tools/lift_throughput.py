@@ -5,7 +5,7 @@
 The input is the example OpenPose track (examples/treadmill_walk_openpose.npz) played back and
 forth until it has --frames frames, so the windows see real detector output at every seam.
 
-It also reports the FLOP-limited time: the FLOPs of the whole lift (torch's flop counter over
+It also reports the FLOP-limited time: the FLOPs of the whole lift (posezoo.flops over
 one run: every window, flip test included) divided by the machine's fp32 matmul rate measured
 in the same run (benchmark.py's 2048^3 matmul, best of 5), and the measured time over it.
 """
@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from benchmark import count_flops, matmul_gflops
+from benchmark import matmul_gflops
 
 import posezoo
+from posezoo.flops import count_flops
 from posezoo.keypoints import read_keypoints
 from posezoo.lifting import DEFAULT_MODEL, Lifter
 

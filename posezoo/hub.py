@@ -104,8 +104,7 @@ def verify_file(path: str | os.PathLike, sha256: str | None = None, what: str | 
         while chunk := f.read(1 << 20):
             digest.update(chunk)
             git_sha1.update(chunk)
-    fix = (f" Delete it from the cache (`hf cache rm`, or remove {blob}) or download it again with "
-           "force_download=True.")
+    fix = f" Delete {blob} from the cache or download it again with force_download=True."
     if sha256 and digest.hexdigest() != sha256.lower():
         raise HubError(f"{what}: sha256 {digest.hexdigest()} does not match the recorded {sha256}; refusing to "
                        f"load it (corrupted, truncated, or not the published file).{fix}")

@@ -286,3 +286,71 @@ def test_runs_in_one_process_log_to_their_own_files(tmp_path, data_dir, monkeypa
     assert names[0] != names[1] and all(n.startswith("dstformer-lift") for n in names)
     logs = [Path(r.logger.log_file) for r in runners]
     assert logs[0].parent.parent == tmp_path / "w0" and logs[1].parent.parent == tmp_path / "w1"
+
+TINY_TCN = dict(name="tcn-27f-lift", channels=16, filter_widths=[3, 3], mode="window")
+
+
+@pytest.mark.slow
+def test_validation_reproduces_in_test_tool(tmp_path, data_dir):
+    """Issue 16: the TCN's validation during training must give what tools/test.py gives on the same
+    checkpoint, at every validation (the second one used stale folded weights), and best/ must hold
+    the weights of the best validation."""
+    import importlib.util
+    import json as _json
+
+    from mmengine.runner import Runner
+
+    cfg = tiny_config(data_dir, tmp_path / "work", **{"model.model": TINY_TCN, "model.input_channels": 2,
+                                                      "train_cfg.max_iters": 4, "train_cfg.val_interval": 2,
+                                                      "default_hooks.checkpoint.interval": 2,
+                                                      "param_scheduler": [], "optim_wrapper.optimizer.lr": 0.05,
+                                                      "val_evaluator.errors": ["mpjpe", "p_mpjpe"],
+                                                      "test_evaluator.errors": ["mpjpe", "p_mpjpe"]})
+    compat.trust_directory(cfg.work_dir)
+    Runner.from_cfg(cfg).train()
+    work = Path(cfg.work_dir)
+    rows = [_json.loads(line) for p in work.glob("*/vis_data/scalars.json") for line in p.read_text().splitlines()]
+    validated = dict(zip((2, 4), [r["pose/mpjpe"] for r in rows if "pose/mpjpe" in r], strict=True))
+    assert validated[2] != validated[4]
+    config = tmp_path / "tiny_tcn.py"
+    cfg.dump(str(config))
+    spec = importlib.util.spec_from_file_location("posezoo_test_tool", recipe_dir().parents[1] / "tools" / "test.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    best = min(validated.values())
+    for checkpoint, expect in ((work / "iter_4.safetensors", validated[4]),
+                               (work / "iter_2.safetensors", validated[2]), (work / "best", best)):
+        got = tool.main([str(config), "--checkpoint", str(checkpoint), "--work-dir", str(tmp_path / "test"),
+                         "--out", str(tmp_path / "results.json")])
+        assert got["metrics"]["pose/mpjpe"]["value"] == pytest.approx(expect, rel=1e-5), checkpoint
+
+
+def test_max_iters_override_stretches_the_schedule():
+    """Issue 16: ``train_cfg.max_iters=1000`` on a 400-iteration recipe annealed at 400 and trained at
+    the final lr after; the whole schedule now follows max_iters, keys given by the user excepted."""
+    cfg = load_config("tcn-27f-lift-small", {"train_cfg.max_iters": 1000})
+    warmup, cosine = cfg.param_scheduler
+    assert (warmup.begin, warmup.end) == (0, 125)
+    assert (cosine.begin, cosine.end, cosine.T_max) == (125, 1000, 875)
+    assert cfg.train_cfg.val_interval == 500 and cfg.default_hooks.checkpoint.interval == 250
+    assert cfg.max_iters == 1000
+    same = load_config("tcn-27f-lift-small", {"max_iters": 1000, "train_cfg.val_interval": 100})
+    assert same.train_cfg.max_iters == 1000 and same.train_cfg.val_interval == 100
+    assert same.param_scheduler[1].end == 1000
+    kept = load_config("tcn-27f-lift-small", {"train_cfg.max_iters": 40,
+                                              "param_scheduler": [dict(type="ConstantLR", by_epoch=False, end=7)]})
+    assert kept.param_scheduler[0].end == 7 and kept.train_cfg.val_interval == 20
+    assert load_config("tcn-27f-lift-small", {"model.flip_test": False}).param_scheduler[1].end == 400
+
+
+def test_overridden_data_files_relabel_the_results(tmp_path):
+    """Issue 16: the recipe's free-text dataset label must not survive overriding the data files."""
+    recipe = load_config("tcn-27f-lift-small")
+    assert "held-out clips" in recipe.test_evaluator.dataset
+    other = str(tmp_path / "mine.npz")
+    cfg = load_config("tcn-27f-lift-small", {"test_dataloader.dataset.files": [other]})
+    assert "mine.npz" in cfg.test_evaluator.dataset and "overridden" in cfg.test_evaluator.dataset
+    assert cfg.val_evaluator.dataset == recipe.val_evaluator.dataset  # val files unchanged
+    named = load_config("tcn-27f-lift-small", {"test_dataloader.dataset.files": [other],
+                                               "test_evaluator.dataset": "my clips"})
+    assert named.test_evaluator.dataset == "my clips"

@@ -264,3 +264,33 @@ def test_receptive_field_of_mixed_widths_and_training_in_window_form():
     net.eval()
     net.mode = "sequence"
     assert net(torch.randn(1, 10, 17, 2)).shape == (1, 10, 8)
+
+def test_eval_after_fused_steps_uses_the_current_weights():
+    """Validation in the middle of training (issue 16: the TCN's validation at iteration 400 did not
+    reproduce in tools/test.py): fused AdamW steps and train-mode BatchNorm statistics change the
+    tensors in place without bumping their version counters, so the folded eval weights of an
+    earlier validation must not be reused."""
+    torch.manual_seed(0)
+    model = posezoo.create("tcn-27f-lift", channels=16, mode="window")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, fused=True)
+    x = torch.randn(8, 27, 17, 2)
+    for _ in range(2):  # train, then validate, twice: the second validation sees new weights
+        model.train()
+        model(x).square().mean().backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        model.eval()
+        with torch.no_grad():
+            fast = model(x)
+            model.backbone.fast_path = False
+            reference = model(x)
+            model.backbone.fast_path = True
+        torch.testing.assert_close(fast, reference, rtol=1e-5, atol=1e-5)
+    model.train()
+    model(x)  # new running statistics only
+    model.eval()
+    with torch.no_grad():
+        fast = model(x)
+        model.backbone.fast_path = False
+        torch.testing.assert_close(fast, model(x), rtol=1e-5, atol=1e-5)
+

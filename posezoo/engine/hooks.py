@@ -28,6 +28,16 @@ def export_model_dir(pose_model, state: dict[str, torch.Tensor], folder: str | P
     return save(load_strict(copy, state, source="training checkpoint"), folder)
 
 
+def training_data_meta(dataset) -> dict:
+    """What a model trained on ``dataset`` records in ``meta["data"]``: the source files with their
+    licences (the dataset's ``metainfo["sources"]``), the split, and the licences the weights
+    inherit from that data (``"unknown"`` where a source names none)."""
+    info = dict(getattr(dataset, "metainfo", None) or {})
+    sources = [dict(s) for s in info.get("sources") or []] or [{"file": type(dataset).__name__}]
+    licences = sorted({str(s.get("licence") or "unknown") for s in sources})
+    return {"sources": sources, "split": info.get("split"), "licence": "; ".join(licences)}
+
+
 @HOOKS.register_module()
 class SafetensorsExportHook(Hook):
     """Writes every checkpoint's model weights (EMA weights when an EMAHook runs) as safetensors.
@@ -36,7 +46,9 @@ class SafetensorsExportHook(Hook):
     posezoo model's state dict); and the folders ``last/`` and ``best/`` in ``posezoo.save`` format
     (``model.safetensors`` + ``config.json``), ready for ``posezoo.create(folder)`` and the Hub.
     Every file is written atomically (temp file + ``os.replace``). Safetensors files whose ``.pth``
-    CheckpointHook has deleted (``max_keep_ckpts``) are deleted too.
+    CheckpointHook has deleted (``max_keep_ckpts``) are deleted too. Before training, the model's
+    meta records the training data (:func:`training_data_meta`): ``meta["data"]``, and
+    ``meta["licence"]`` becomes the data's licence (the architecture's moves to ``code_licence``).
     """
 
     priority = "VERY_LOW"  # after EMAHook has swapped the EMA weights into the checkpoint
@@ -44,6 +56,12 @@ class SafetensorsExportHook(Hook):
     def __init__(self, prefix: str = "model."):
         self.prefix = prefix
         self._seen = {"last_ckpt": None, "best_ckpt": None}
+
+    def before_train(self, runner) -> None:
+        meta = task_of(runner).model.meta
+        data = training_data_meta(runner.train_dataloader.dataset)
+        meta.setdefault("code_licence", meta.get("licence"))
+        meta.update(data=data, licence=data["licence"])
 
     def _which(self, runner) -> tuple[str | None, str]:
         """Which checkpoint CheckpointHook is writing: its path (from the message hub) and kind."""

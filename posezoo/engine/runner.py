@@ -46,13 +46,71 @@ def load_config(config_or_name: str, cfg_options: dict | None = None) -> Config:
                                     + (f". Did you mean: {', '.join(close)}?" if close else ""))
     cfg = Config.fromfile(str(path))
     if cfg_options:
+        planned = (cfg.get("train_cfg") or {}).get("max_iters")
+        data = _data_paths(cfg)
         cfg.merge_from_dict(cfg_options)
+        if "max_iters" in cfg_options and "train_cfg.max_iters" not in cfg_options and cfg.get("train_cfg"):
+            cfg.train_cfg.max_iters = cfg_options["max_iters"]
+        rescale_schedule(cfg, planned, given=cfg_options)
+        _relabel_overridden_data(cfg, data, given=cfg_options)
     cfg.setdefault("recipe", path.stem)
     return cfg
 
 
+# Iteration counts that belong to the schedule, besides the param_scheduler's begin / end / T_max.
+SCHEDULE_KEYS = ("train_cfg.val_interval", "train_cfg.val_begin", "default_hooks.checkpoint.interval",
+                 "model.stage1_iters")
+
+
+def _given(key: str, given) -> bool:
+    """Whether ``key`` (or a part of it) was set by the user's overrides."""
+    return any(k == key or k.startswith(f"{key}.") for k in given)
+
+
+def rescale_schedule(cfg: Config, planned: int | None, given=()) -> None:
+    """Stretch the schedule to ``cfg.train_cfg.max_iters`` when it differs from the ``planned`` one.
+
+    Every iteration count of the schedule is multiplied by ``max_iters / planned`` (rounded, at
+    least 1): the iteration-based param_schedulers' ``begin``, ``end`` and ``T_max`` (an ``end`` at
+    the planned length ends at the new one; a ``T_max`` of ``end - begin`` stays so), and
+    :data:`SCHEDULE_KEYS` (validation and checkpoint intervals, the tokenizer's stage switch). Keys
+    named in ``given`` (the user's overrides) are kept as given. ``cfg.max_iters`` records the new length.
+    """
+    new = (cfg.get("train_cfg") or {}).get("max_iters")
+    if not planned or not new or new == planned:
+        return
+    factor = new / planned
+
+    def scaled(value: int) -> int:
+        return max(1, round(value * factor))
+
+    for key in SCHEDULE_KEYS:
+        *parents, leaf = key.split(".")
+        node = cfg
+        for part in parents:
+            node = node.get(part) if hasattr(node, "get") else None
+        if isinstance(node, dict) and isinstance(node.get(leaf), int) and not _given(key, given):
+            node[leaf] = scaled(node[leaf])
+    schedulers = cfg.get("param_scheduler")
+    if schedulers and not _given("param_scheduler", given):
+        for sched in [schedulers] if isinstance(schedulers, dict) else schedulers:
+            if sched.get("by_epoch", True):
+                continue
+            begin, end = sched.get("begin", 0), sched.get("end")
+            new_begin = round(begin * factor)
+            new_end = end if not isinstance(end, int) or end > planned else new if end == planned else scaled(end)
+            if "T_max" in sched:
+                whole = sched["T_max"] == (end or 0) - begin
+                sched["T_max"] = new_end - new_begin if whole else scaled(sched["T_max"])
+            if "begin" in sched:
+                sched["begin"] = new_begin
+            if "end" in sched:
+                sched["end"] = new_end
+    cfg.max_iters = new
+
+
 # Dataset arguments that name files; the licensed body-model files get their own hint.
-PATH_KEYS = ("files", "file", "data_3d", "data_2d", "cameras_file", "body_model", "j_regressor")
+PATH_KEYS = ("files", "file", "data_3d", "data_2d", "cameras", "body_model", "j_regressor")
 BODY_MODEL_KEYS = ("body_model", "j_regressor")
 
 
@@ -63,12 +121,38 @@ def _dataset_paths(dataset: Any) -> list[tuple[str, str]]:
     out = []
     for key in PATH_KEYS:
         value = dataset.get(key)
-        for item in ([value] if isinstance(value, (str, os.PathLike)) else value or []):
-            if isinstance(item, (str, os.PathLike)):
-                out.append((key, str(item)))
+        values = [value] if isinstance(value, (str, os.PathLike)) else value  # paths, or e.g. a camera dict
+        if isinstance(values, (list, tuple)):
+            out += [(key, str(v)) for v in values if isinstance(v, (str, os.PathLike))]
     for inner in [dataset.get("dataset")] + list(dataset.get("datasets") or []):
         out += _dataset_paths(inner)
     return out
+
+
+def _data_paths(cfg: Config) -> dict[str, list[tuple[str, str]]]:
+    """(argument, path) pairs of the val and test dataloaders' datasets."""
+    return {split: _dataset_paths((cfg.get(f"{split}_dataloader") or {}).get("dataset")) for split in ("val", "test")}
+
+
+def data_label(dataset: dict) -> str:
+    """A dataset label derived from a dataset config's files: ``"a.npz, b.npz (split test)"``."""
+    names = ", ".join(Path(p).name for _, p in _dataset_paths(dataset))
+    split = dataset.get("split") if isinstance(dataset, dict) else None
+    return f"{names} ({dataset.get('type', 'dataset')}{f', split {split}' if split else ''})"
+
+
+def _relabel_overridden_data(cfg: Config, recipe_paths: dict, given=()) -> None:
+    """Where the overrides changed a val/test dataloader's files, its evaluator's free-text
+    ``dataset`` label (written for the recipe's files) becomes :func:`data_label` of the new files,
+    marked as overridden; a label given in the overrides stays."""
+    for split, before in recipe_paths.items():
+        dataset = (cfg.get(f"{split}_dataloader") or {}).get("dataset")
+        if _dataset_paths(dataset) == before or _given(f"{split}_evaluator", given):
+            continue
+        evaluators = cfg.get(f"{split}_evaluator")
+        for metric in [evaluators] if isinstance(evaluators, dict) else evaluators or []:
+            if "dataset" in metric:
+                metric["dataset"] = f"{data_label(dataset)}; data files overridden, not the recipe's"
 
 
 def check_paths(cfg: Config) -> None:
@@ -149,6 +233,7 @@ def results(runner, metrics: dict[str, float], checkpoint: str, command: str) ->
         "recipe": runner.cfg.recipe,
         "checkpoint": str(checkpoint),
         "dataset": "; ".join(datasets),
+        "data": dict(getattr(runner.test_loop.dataloader.dataset, "metainfo", None) or {}).get("sources", []),
         "metrics": {key: {"value": float(value), **described.get(key, {"unit": "", "protocol": "", "dataset": ""})}
                     for key, value in metrics.items()},
         "command": command,

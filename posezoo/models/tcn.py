@@ -25,6 +25,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from posezoo.checkpoint import numpy_random_state_globals
 from posezoo.registry import BACKBONES, CONVERTERS
@@ -109,6 +110,11 @@ class TemporalConvNet(nn.Module):
         if value == "window" and self.dense:
             raise ValueError("mode='window' (strided convolutions) needs dilated layers; dense=True has none")
         self._mode = value
+
+    def train(self, mode: bool = True) -> TemporalConvNet:
+        if mode:  # train-mode forwards change the running statistics: fold anew afterwards
+            self._folded_cache.clear()
+        return super().train(mode)
 
     def set_bn_momentum(self, momentum: float) -> None:
         """Set every BatchNorm's momentum (run.py decays it from 0.1 to 0.001 while training)."""
@@ -211,15 +217,18 @@ class TemporalConvNet(nn.Module):
         """``conv`` then eval-mode ``bn`` as one GEMM: weight (C_out, k * C_in), taps outer, and bias.
 
         Cached while no gradient is needed, keyed on the storage and version counter of every
-        tensor it is derived from, so loading weights, an optimiser step, ``.to()`` or new running
-        statistics rebuild it; not a buffer (models are built on meta and loaded with assign).
+        tensor it is derived from (loading weights, ``.to()``, in-place edits) and on the count of
+        optimiser steps taken in the process: fused optimisers (``AdamW(fused=True)``) update the
+        weights without bumping their version counters. BatchNorm's running statistics do not
+        bump theirs either: they change only in train mode, and :meth:`train` empties the cache.
+        Not a buffer (models are built on meta and loaded with assign).
         """
         sources = (conv.weight, bn.weight, bn.bias, bn.running_mean, bn.running_var)
         cacheable = not (torch.is_grad_enabled() and any(t.requires_grad for t in sources)
                          or torch.compiler.is_compiling() or any(t.is_inference() for t in sources))
         if not cacheable:
             return _fold(conv.weight, bn)
-        key = tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in sources) + (bn.eps,)
+        key = tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in sources) + (bn.eps, _optimizer_steps[0])
         cached = self._folded_cache.get(id(conv))
         if cached is None or cached[0] != key:
             with torch.inference_mode(False), torch.no_grad():
@@ -232,6 +241,17 @@ def _eager_no_grad() -> bool:
     (``aten._add_relu_``: no ONNX conversion; ``out=`` GEMMs) are then safe."""
     return not torch.is_grad_enabled() and not torch.compiler.is_compiling()
 
+
+# Optimiser steps taken in this process (a key of the folded-weights cache): fused optimisers update
+# parameters in place without bumping their version counters.
+_optimizer_steps = [0]
+
+
+def _count_step(*_) -> None:
+    _optimizer_steps[0] += 1
+
+
+register_optimizer_step_post_hook(_count_step)
 
 SHIFTED_MAX_WASTE = 0.2  # _shifted_gemm when its dropped rows are at most this fraction of the kept ones
 

@@ -469,6 +469,9 @@ class NTUActionDataset:
                     meta=dict(frame_dir=str(ann["frame_dir"]), frames=int(ann["total_frames"])))
 
 
+H36M_LICENCE = "Human3.6M licence (research only)"
+
+
 class _SequenceLiftDataset:
     """Lifting windows over prepared sequences: ``self.sequences`` holds dicts with ``inputs``
     (L, J, 3), ``target`` (L, J, 3) root-relative, ``frame_meta`` (name -> (L,) array, cut per
@@ -480,8 +483,7 @@ class _SequenceLiftDataset:
     @property
     def metainfo(self) -> dict:
         return dict(layout=self.layout.name, joints=self.layout.joints, split=self.split,
-                    sources=[dict(file=Path(str(f)).name, licence="Human3.6M licence (research only)")
-                             for f in self.source_files])
+                    sources=[dict(file=Path(str(f)).name, licence=self.licence) for f in self.source_files])
 
     def _make_windows(self, clip_len: int, stride: int | None, train: bool, seed: int,
                       flip: bool | None, corrupt: dict | None) -> None:
@@ -545,15 +547,17 @@ class MotionBERTH36MDataset(_SequenceLiftDataset):
     space, which is the pixel-aligned "2.5D" camera frame scaled to mm); ``"normalised"``: the
     official training target, ``joint3d_image`` normalised like the 2D (z * 2 / w), root-relative.
     ``meta`` keeps ``factor_2_5d`` (T,) per frame: the official evaluation computes mm as
-    ``normalised * width / 2 * factor_2_5d``. Item shapes as :class:`MocapLiftDataset`.
+    ``normalised * width / 2 * factor_2_5d``. Item shapes as :class:`MocapLiftDataset`. ``licence``
+    labels the data in ``metainfo`` (the licence a model trained on it inherits).
     """
 
     def __init__(self, file, split: str = "train", clip_len: int = 243, stride: int | None = None,
-                 target: str = "metres", seed: int = 0, flip: bool | None = None, corrupt: dict | None = None):
+                 target: str = "metres", seed: int = 0, flip: bool | None = None, corrupt: dict | None = None,
+                 licence: str = H36M_LICENCE):
         _check_split(split)
         if target not in ("metres", "normalised"):
             raise ValueError(f"target must be 'metres' or 'normalised', got {target!r}")
-        self.split, self.source_files = split, [file]
+        self.split, self.source_files, self.licence = split, [file], licence
         d = read_motionbert_h36m(file)[split]
         wh = _resolution(d["camera_name"])
         w, h = wh[:, 0:1, None], wh[:, 1:2, None]
@@ -578,6 +582,44 @@ class MotionBERTH36MDataset(_SequenceLiftDataset):
 
 
 H36M_SUBJECTS = {"train": ("S1", "S5", "S6", "S7", "S8"), "test": ("S9", "S11")}
+# Stacked Hourglass's 16 MPII joints (VideoPose3D's sh_* files; the joint names of 3d-pose-baseline:
+# RFoot, RKnee, RHip, LHip, LKnee, LFoot, Hip, Spine, Thorax, Head, RWrist, RElbow, RShoulder,
+# LShoulder, LElbow, LWrist) at the H36M-17 positions; H36M's neck/nose (-1) has no counterpart.
+SH_16_TO_H36M_17 = (6, 2, 1, 0, 3, 4, 5, 7, 8, -1, 9, 13, 14, 15, 12, 11, 10)
+
+
+def _camera_views(views, where: str) -> list[tuple[str, np.ndarray | None]]:
+    """(camera id, view or None if missing) of one VideoPose3D 2D entry.
+
+    A list holds one view per camera in :data:`H36M_CAMERAS` order, as VideoPose3D's scripts write it
+    (position = camera; a camera without detections is None, or here also an empty array); a dict
+    maps camera ids to views. A list of another length cannot say which camera it lacks: refused.
+    """
+    if isinstance(views, dict):
+        unknown = sorted(set(map(str, views)) - set(H36M_CAMERAS))
+        if unknown:
+            raise DataFormatError(f"{where}: unknown camera ids {unknown}; known: {list(H36M_CAMERAS)}")
+        views = [views.get(cam) for cam in H36M_CAMERAS]
+    elif len(views) != len(H36M_CAMERAS):
+        raise DataFormatError(f"{where}: {len(views)} views; VideoPose3D's format has one per camera "
+                              f"{list(H36M_CAMERAS)} in that order, a missing one None: a shorter list "
+                              "cannot say which camera it lacks")
+    return [(cam, None if v is None or np.size(v) == 0 else np.asarray(v)) for cam, v in zip(H36M_CAMERAS, views)]
+
+
+def _h36m_17_pixels(kp: np.ndarray, layout_name: str | None) -> np.ndarray:
+    """VideoPose3D 2D (T, J, 2 | 3) pixels -> (T, 17, 3) pixels + confidence (1 where none is stored)
+    in H36M-17 order: 16 joints are Stacked Hourglass's (:data:`SH_16_TO_H36M_17`, neck/nose missing),
+    17 joints COCO's when ``layout_name`` is 'coco' (converted), else H36M's. Missing joints (0, 0, 0)."""
+    if kp.shape[-1] == 2:
+        kp = np.concatenate([kp, np.ones(kp.shape[:-1] + (1,))], axis=-1)
+    if kp.shape[1] == 16:
+        out = kp[:, [max(i, 0) for i in SH_16_TO_H36M_17]]
+        out[:, [i for i, j in enumerate(SH_16_TO_H36M_17) if j < 0]] = 0
+        return out
+    if layout_name == "coco":
+        return convert_keypoints(kp, "coco-17", "h36m-17", conf_mode="min")
+    return kp
 
 
 @DATASETS.register_module()
@@ -586,22 +628,30 @@ class VideoPose3DH36MDataset(_SequenceLiftDataset):
 
     The world 3D (32 joints, metres) is reduced to the 17 joints and moved into each camera's frame
     with mmpose's ``cameras.pkl`` (``X_cam = (X_world - T) @ R``); the 2D of that camera is
-    normalised with VideoPose3D's ``normalize_screen_coordinates`` (confidence 1 unless stored).
+    brought to H36M-17 (:func:`_h36m_17_pixels`: CPN / ground truth as stored, COCO detections converted,
+    Stacked Hourglass's 16 joints with the neck/nose missing) and normalised with VideoPose3D's
+    ``normalize_screen_coordinates`` (confidence 1 unless stored; missing joints (0, 0, 0)).
     Sequences are cut to the shorter of 2D and 3D (VideoPose3D trims the 2D). ``subjects``
     defaults to the protocol's split (train S1, S5, S6, S7, S8; test S9, S11).
 
+    Views pair with cameras by position in :data:`H36M_CAMERAS` (see :func:`_camera_views`). A
+    camera without 2D (None or empty, e.g. S11 Directions' 54138969 in the Stacked Hourglass
+    detections) and an action without 2D at all are skipped and listed in ``missing_views``
+    (``metainfo`` too); VideoPose3D's own scripts drop S11 Directions altogether.
+
     Item shapes as :class:`MocapLiftDataset`; ``meta``: subject, action, camera, width, height.
+    ``licence`` labels the data in ``metainfo`` (the licence a model trained on it inherits).
     """
 
     def __init__(self, data_3d, data_2d, cameras, split: str = "train", subjects=None, actions=None,
                  clip_len: int = 243, stride: int | None = None, seed: int = 0, flip: bool | None = None,
-                 corrupt: dict | None = None):
+                 corrupt: dict | None = None, licence: str = H36M_LICENCE):
         _check_split(split)
-        self.split, self.source_files = split, [data_3d, data_2d]
+        self.split, self.source_files, self.licence = split, [data_3d, data_2d, cameras], licence
         poses_3d = read_videopose3d_3d(data_3d)
-        poses_2d, _ = read_videopose3d_2d(data_2d)
+        poses_2d, meta_2d = read_videopose3d_2d(data_2d)
         cams = read_h36m_cameras(cameras)
-        self.sequences = []
+        self.sequences, self.missing_views = [], []
         for subject in subjects or H36M_SUBJECTS[split]:
             if subject not in poses_3d or subject not in poses_2d:
                 raise DataFormatError(f"subject {subject} missing: 3D has {sorted(poses_3d)}, 2D {sorted(poses_2d)}")
@@ -612,17 +662,21 @@ class VideoPose3DH36MDataset(_SequenceLiftDataset):
                 world = world[:, list(H36M_32_TO_17)] if world.shape[1] == 32 else world
                 views = poses_2d[subject].get(action)
                 if views is None:
-                    raise DataFormatError(f"{data_2d}: no 2D for {subject} {action}")
-                for cam_index, kp in enumerate(views):
-                    cam_id = H36M_CAMERAS[cam_index]
+                    self.missing_views += [f"{subject} {action} {cam}" for cam in H36M_CAMERAS]
+                    continue
+                for cam_id, kp in _camera_views(views, f"{data_2d}: {subject} {action}"):
+                    if kp is None:
+                        self.missing_views.append(f"{subject} {action} {cam_id}")
+                        continue
                     cam = cams.get((subject, cam_id))
                     if cam is None:
                         raise DataFormatError(f"{cameras}: no camera ({subject!r}, {cam_id!r})")
                     n = min(len(world), len(kp))
                     w, h = (float(cam[k]) if k in cam else v for k, v in zip("wh", H36M_RESOLUTION[cam_id]))
                     points = (world[:n] - np.asarray(cam["T"], np.float64).reshape(1, 1, 3)) @ np.asarray(cam["R"])
-                    conf = kp[:n, :, 2:3] if kp.shape[-1] == 3 else np.ones((n, 17, 1))
-                    inputs = np.concatenate([T.normalize_screen_coordinates(kp[:n, :, :2], w, h), conf], -1)
+                    kp = _h36m_17_pixels(kp[:n], meta_2d.get("layout_name"))
+                    xy = T.normalize_screen_coordinates(kp[..., :2], w, h)
+                    inputs = np.concatenate([xy, kp[..., 2:]], -1) * (kp[..., 2:] > 0)
                     self.sequences.append(dict(
                         inputs=inputs.astype(np.float32),
                         target=(points - points[:, :1]).astype(np.float32), frame_meta={},
@@ -630,6 +684,10 @@ class VideoPose3DH36MDataset(_SequenceLiftDataset):
         if not self.sequences:
             raise ValueError(f"no sequences for split {split!r} (subjects {subjects}, actions {actions})")
         self._make_windows(clip_len, stride, split == "train", seed, flip, corrupt)
+
+    @property
+    def metainfo(self) -> dict:
+        return dict(super().metainfo, missing_views=list(self.missing_views))
 
 
 # --- mesh recovery from SMPL parameter sequences ------------------------------------------------------

@@ -230,11 +230,14 @@ def _nested_arrays(tree, path, what, ndim_last: tuple[int, ...], joints: tuple[i
         if not isinstance(actions, dict):
             raise DataFormatError(f"{path}: {what}[{subject!r}] must be a dict action -> array")
         for action, value in actions.items():
-            for i, arr in enumerate(value if isinstance(value, list) else [value]):
+            views = value if isinstance(value, dict) else dict(enumerate(value)) if isinstance(value, list) else {0: value}
+            for i, arr in views.items():
+                if arr is None or np.size(arr) == 0:  # a missing camera view (VideoPose3D writes None)
+                    continue
                 arr = np.asarray(arr)
                 if arr.ndim != 3 or arr.shape[1] not in joints or arr.shape[2] not in ndim_last:
                     raise DataFormatError(f"{path}: {what}[{subject!r}][{action!r}]"
-                                          f"{f'[{i}]' if isinstance(value, list) else ''} must be "
+                                          f"{f'[{i!r}]' if isinstance(value, (list, dict)) else ''} must be "
                                           f"(T, {'|'.join(map(str, joints))}, {'|'.join(map(str, ndim_last))}), "
                                           f"got {arr.shape}")
                 check_finite(arr, f"{path} {what}[{subject!r}][{action!r}]")
@@ -252,12 +255,14 @@ def read_videopose3d_3d(path) -> dict[str, dict[str, np.ndarray]]:
 def read_videopose3d_2d(path) -> tuple[dict[str, dict[str, list[np.ndarray]]], dict]:
     """VideoPose3D's ``data_2d_h36m_<source>.npz``: (``positions_2d``, ``metadata``).
 
-    ``positions_2d`` = {subject: {action: [4 cameras of (T, 17, 2 | 3) pixels]}} in
-    :data:`H36M_CAMERAS` order; ``metadata`` = {'layout_name', 'num_joints', 'keypoints_symmetry'}.
-    Both are pickled object arrays, read with :class:`NumpyUnpickler`.
+    ``positions_2d`` = {subject: {action: [4 cameras of (T, J, 2 | 3) pixels]}} in
+    :data:`H36M_CAMERAS` order, a missing view None or empty (or {camera id: view}); J = 17
+    (H36M order, or COCO for ``layout_name`` 'coco') or 16 (Stacked Hourglass, MPII order);
+    ``metadata`` = {['layout_name',] 'num_joints', 'keypoints_symmetry'}. Both are pickled object
+    arrays, read with :class:`NumpyUnpickler`.
     """
     objs = _read_npz_objects(path, ("positions_2d", "metadata"))
-    tree = _nested_arrays(objs["positions_2d"], path, "positions_2d", (2, 3), (17,))
+    tree = _nested_arrays(objs["positions_2d"], path, "positions_2d", (2, 3), (16, 17))
     return tree, dict(objs["metadata"])
 
 

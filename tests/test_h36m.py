@@ -1,0 +1,179 @@
+"""Human3.6M as users hold it: VideoPose3D's npz files (+ mmpose's cameras.pkl) and MotionBERT's
+pickle, written from the shared mocap (posezoo.data.h36m_files); the camera of every view, missing
+views, the detectors' joint layouts, and the H36M recipes end to end under the real Runner."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from posezoo.data import h36m_files as F
+from posezoo.data.datasets import SH_16_TO_H36M_17, VideoPose3DH36MDataset
+from posezoo.data.readers import H36M_CAMERAS, DataFormatError
+from posezoo.data.transforms import denormalize_screen_coordinates
+
+
+@pytest.fixture(scope="module")
+def subjects(data_dir):
+    """Every bandai1 clip cut to 60 frames at 50 fps, as S1-S11 (held-out clips: S9, S11)."""
+    return F.mocap_subjects([data_dir / "bandai1.npz"], max_frames=60)
+
+
+@pytest.fixture(scope="module")
+def cameras(subjects):
+    return F.h36m_cameras(subjects)
+
+
+def _write_2d(path, subjects, cameras, views=lambda s, a, v: v, joints=None, layout="h36m"):
+    """A data_2d npz of the ground-truth projections, each entry's view list passed through ``views``."""
+    tree = {}
+    for s, actions in subjects.items():
+        tree[s] = {}
+        for a, world in actions.items():
+            kp = [F.project(world.astype(np.float64), cameras[(s, c)])[1].astype(np.float32) for c in H36M_CAMERAS]
+            if joints is not None:
+                kp = [k[:, joints] for k in kp]
+            tree[s][a] = views(s, a, kp)
+    np.savez_compressed(path, positions_2d=tree, metadata={"layout_name": layout, "num_joints": len(kp[0][0])})
+    return path
+
+
+def _check_pairs(ds, subjects, cameras):
+    """Every sequence's 2D is the projection of its 3D through the camera it is labelled with."""
+    for seq in ds.sequences:
+        m = seq["meta"]
+        world = subjects[m["subject"]][m["action"]].astype(np.float64)
+        _, pixels = F.project(world, cameras[(m["subject"], m["camera"])])
+        xy = denormalize_screen_coordinates(seq["inputs"][..., :2], m["width"], m["height"])
+        np.testing.assert_allclose(xy, pixels[:len(xy)], atol=0.05)
+
+
+def test_videopose3d_views_pair_with_their_cameras(tmp_path, subjects, cameras):
+    """Issue 16: a view list with a missing camera paired 2D with the wrong camera. A missing view
+    (None, as VideoPose3D's scripts write it, or an empty array; or a camera left out of a dict) is
+    skipped and listed; an action without 2D is skipped; a shorter list is refused."""
+    paths = F.write_videopose3d_files(tmp_path, subjects, cameras)
+    s11 = sorted(subjects["S11"])
+
+    def views(s, a, kp):
+        if s == "S11" and a == s11[0]:
+            return [None, *kp[1:]]  # like S11 Directions' 54138969 in the SH detections
+        if s == "S11" and a == s11[1]:
+            return [kp[0], np.zeros((0, 17, 2), np.float32), kp[2], kp[3]]
+        if s == "S9":
+            return {H36M_CAMERAS[i]: kp[i] for i in (1, 3)}
+        return kp
+
+    two_d = _write_2d(tmp_path / "data_2d_h36m_gt.npz", subjects, cameras, views)
+    ds = VideoPose3DH36MDataset(paths["data_3d"], two_d, paths["cameras"], split="test", clip_len=27, stride=27)
+    _check_pairs(ds, subjects, cameras)
+    by_action = {}
+    for seq in ds.sequences:
+        by_action.setdefault((seq["meta"]["subject"], seq["meta"]["action"]), []).append(seq["meta"]["camera"])
+    assert by_action[("S11", s11[0])] == list(H36M_CAMERAS[1:])
+    assert by_action[("S11", s11[1])] == [H36M_CAMERAS[i] for i in (0, 2, 3)]
+    assert all(cams == [H36M_CAMERAS[1], H36M_CAMERAS[3]] for (s, _), cams in by_action.items() if s == "S9")
+    assert f"S11 {s11[0]} {H36M_CAMERAS[0]}" in ds.metainfo["missing_views"]
+
+    def no_action(s, a, kp):
+        return kp
+    tree_path = _write_2d(tmp_path / "gone.npz", {s: {a: w for a, w in acts.items() if a != s11[2]}
+                                                  for s, acts in subjects.items()}, cameras, no_action)
+    ds = VideoPose3DH36MDataset(paths["data_3d"], tree_path, paths["cameras"], split="test", clip_len=27)
+    assert all(seq["meta"]["action"] != s11[2] for seq in ds.sequences)
+    assert f"S11 {s11[2]} {H36M_CAMERAS[3]}" in ds.missing_views
+
+    short = _write_2d(tmp_path / "short.npz", subjects, cameras, lambda s, a, kp: kp[1:] if s == "S9" else kp)
+    with pytest.raises(DataFormatError, match="cannot say which camera"):
+        VideoPose3DH36MDataset(paths["data_3d"], short, paths["cameras"], split="test", clip_len=27)
+
+
+def test_videopose3d_detector_layouts(tmp_path, subjects, cameras):
+    """Stacked Hourglass's 16 MPII joints and COCO detections become H36M-17 inputs."""
+    paths = F.write_videopose3d_files(tmp_path, subjects, cameras)
+    gt = VideoPose3DH36MDataset(paths["data_3d"], paths["data_2d"], paths["cameras"], split="test", clip_len=27)
+    sh_order = [SH_16_TO_H36M_17.index(i) for i in range(16)]  # the SH file's joints, from H36M's
+    sh = _write_2d(tmp_path / "data_2d_h36m_sh_ft_h36m.npz", subjects, cameras, joints=sh_order, layout="mpii")
+    ds = VideoPose3DH36MDataset(paths["data_3d"], sh, paths["cameras"], split="test", clip_len=27)
+    nose = 9
+    keep = [j for j in range(17) if j != nose]
+    np.testing.assert_allclose(ds.sequences[0]["inputs"][:, keep], gt.sequences[0]["inputs"][:, keep], atol=1e-6)
+    assert np.all(ds.sequences[0]["inputs"][:, nose] == 0)
+    from posezoo.data.layouts import convert_keypoints
+
+    coco = {s: {a: w for a, w in acts.items()} for s, acts in subjects.items()}
+    two_d = _write_2d(tmp_path / "coco.npz", coco, cameras, views=lambda s, a, kp: [
+        np.concatenate([k, np.ones_like(k[..., :1])], -1)[:, [0] * 17] for k in kp], layout="coco")
+    ds = VideoPose3DH36MDataset(paths["data_3d"], two_d, paths["cameras"], split="test", clip_len=27)
+    seq = ds.sequences[0]["inputs"]
+    raw = gt.sequences[0]["inputs"][:, [0] * 17]
+    np.testing.assert_allclose(seq, convert_keypoints(raw, "coco-17", "h36m-17", conf_mode="min"), atol=1e-6)
+
+
+def _run(recipe, options, tmp_path, monkeypatch, data):
+    from mmengine.runner import Runner
+
+    from posezoo.engine.runner import load_config, prepare
+
+    monkeypatch.setenv("POSEZOO_H36M", str(data))
+    monkeypatch.setenv("POSEZOO_H36M_2D", "gt")
+    cfg = prepare(load_config(recipe, options), str(tmp_path / "work"), "none")
+    Runner.from_cfg(cfg).train()
+    return tmp_path / "work"
+
+
+@pytest.mark.slow
+def test_tcn_h36m_recipe_end_to_end(tmp_path, monkeypatch, subjects, cameras):
+    """tcn-27f-lift-h36m on VideoPose3D-format files: trains, validates, tests; the saved model's
+    meta names the data and its licence, and the results' label follows overridden files."""
+    import importlib.util
+
+    from posezoo.engine.runner import recipe_dir
+
+    data = tmp_path / "h36m"
+    F.write_videopose3d_files(data, subjects, cameras)
+    options = {"train_cfg.max_iters": 4, "train_dataloader.batch_size": 64, "val_dataloader.batch_size": 256,
+               "model.model.channels": 32}
+    work = _run("tcn-27f-lift-h36m", options, tmp_path, monkeypatch, data)
+    saved = json.loads((work / "best" / "config.json").read_text())["meta"]
+    assert saved["licence"] == "Human3.6M licence (research only)" and saved["code_licence"] == "CC-BY-NC-4.0"
+    assert [s["file"] for s in saved["data"]["sources"]] == ["data_3d_h36m.npz", "data_2d_h36m_gt.npz", "cameras.pkl"]
+    spec = importlib.util.spec_from_file_location("posezoo_test_tool", recipe_dir().parents[1] / "tools" / "test.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    base = ["tcn-27f-lift-h36m", "--checkpoint", str(work / "best"), "--work-dir", str(tmp_path / "test"),
+            "--cfg-options", "model.model.channels=32", "test_dataloader.dataset.stride=9"]
+    got = tool.main(base)
+    assert got["dataset"].startswith("Human3.6M protocol 1") and 0 < got["metrics"]["pose/mpjpe"]["value"] < 1000
+    (data / "data_2d_h36m_mine.npz").write_bytes((data / "data_2d_h36m_gt.npz").read_bytes())
+    other = tool.main(base + [f"test_dataloader.dataset.data_2d={data / 'data_2d_h36m_mine.npz'}"])
+    assert "data_2d_h36m_mine.npz" in other["dataset"] and "overridden" in other["dataset"]
+    assert other["metrics"]["pose/mpjpe"]["value"] == pytest.approx(got["metrics"]["pose/mpjpe"]["value"])
+
+
+@pytest.mark.slow
+def test_dstformer_h36m_recipe_end_to_end(tmp_path, monkeypatch, subjects, cameras):
+    """dstformer-lift-h36m-small on a MotionBERT-format pickle, read through the restricted unpickler."""
+    data = tmp_path / "h36m"
+    F.write_motionbert_pickle(data / "h36m_sh_conf_cam_source_final.pkl", subjects, cameras)
+    options = {"train_cfg.max_iters": 2, "train_dataloader.batch_size": 8, "val_dataloader.batch_size": 64,
+               "model.model.depth": 1, "model.model.dim_feat": 16, "model.model.dim_rep": 16,
+               "model.model.num_heads": 2}
+    work = _run("dstformer-lift-h36m-small", options, tmp_path, monkeypatch, data)
+    saved = json.loads((work / "last" / "config.json").read_text())["meta"]
+    assert saved["data"]["sources"][0]["file"] == "h36m_sh_conf_cam_source_final.pkl"
+
+
+def test_motionbert_pickle_from_mocap_is_consistent(tmp_path, subjects, cameras):
+    """The written pickle's 2.5D targets are the camera-frame pose to within weak perspective."""
+    from posezoo.data.datasets import MotionBERTH36MDataset
+
+    path = F.write_motionbert_pickle(tmp_path / "mb.pkl", subjects, cameras)
+    ds = MotionBERTH36MDataset(path, split="test", clip_len=27)
+    vp = F.write_videopose3d_files(tmp_path, subjects, cameras)
+    ref = VideoPose3DH36MDataset(vp["data_3d"], vp["data_2d"], vp["cameras"], split="test", clip_len=27)
+    a, b = ds.sequences[0], ref.sequences[0]
+    assert a["meta"]["camera"] == b["meta"]["camera"]
+    err = np.linalg.norm(a["target"] - b["target"], axis=-1).mean()
+    assert err < 0.03  # metres: weak perspective of a ~1.8 m body 4-6 m away

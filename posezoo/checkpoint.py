@@ -22,12 +22,13 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from posezoo._atomic import atomic_path
+from posezoo.errors import InputError, InputNotFoundError
 
 # Keys under which official training scripts store the model's weights, in order of preference.
 CONTAINER_KEYS = ("model_pos", "model", "state_dict", "model_state_dict", "module")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint that cannot be read or does not fit the model."""
 
 
@@ -39,33 +40,54 @@ def read_weights(path: str | os.PathLike, safe_globals: Iterable = ()) -> dict[s
     """The tensors of a checkpoint file, unwrapped from its container, ``module.`` stripped."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
+        raise InputNotFoundError(f"checkpoint not found: {path}")
     if path.suffix == ".safetensors":
         try:
             obj = load_file(path)
         except SafetensorError as exc:
             raise CheckpointError(f"{path} is not a readable safetensors file (truncated or corrupted?): {exc}") from exc
     else:
-        obj = _torch_load(path, list(safe_globals))
+        obj = torch_load(path, safe_globals)
     state = _unwrap(obj, path)
     if all(k.startswith("module.") for k in state):
         state = {k[len("module."):]: v for k, v in state.items()}
     return state
 
 
-def _torch_load(path: Path, safe_globals: list) -> object:
+UNSAFE_HINT = ("posezoo only loads pickles with torch.load(weights_only=True); if you trust the file, convert it "
+               "on a machine where you may open it, or save its state_dict alone")
+
+
+def torch_load(path: Path, safe_globals: Iterable = (), trusted: bool = False, hint: str = UNSAFE_HINT,
+               map_location=None) -> object:
+    """``torch.load`` with ``weights_only=True`` (plus ``safe_globals``); a file that needs other
+    objects is refused with :class:`CheckpointError` naming one (``error.unsafe_global``) and
+    ``hint``, or, when ``trusted``, unpickled fully. An unreadable file is a CheckpointError too."""
     try:
-        with torch.serialization.safe_globals(safe_globals):
-            return torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(list(safe_globals)):
+            return torch.load(path, map_location=map_location or "cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        match = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
-        what = f" It holds a {match.group(1)} object." if match else ""
-        raise CheckpointError(
-            f"{path} holds objects that are not safe to unpickle, so it was not opened.{what} "
-            "posezoo only loads pickles with torch.load(weights_only=True); if you trust the file, "
-            "convert it on a machine where you may open it, or save its state_dict alone.") from exc
-    except (EOFError, RuntimeError, zipfile.BadZipFile, ValueError) as exc:
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (truncated or corrupted?): {exc}") from exc
+        match = re.search(r"Unsupported global: GLOBAL ([\w.]+)|but got <class '([\w.]+)'>", str(exc))
+        if match is None:
+            raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (truncated, corrupted or not "
+                                  f"a checkpoint): {_first_line(exc)}") from exc
+        if trusted:
+            return torch.load(path, map_location=map_location or "cpu", weights_only=False)
+        error = CheckpointError(f"{path} holds Python objects besides tensors (a {match.group(1) or match.group(2)}), "
+                                f"which are not safe to unpickle (they could run code), so it was not opened. {hint}.")
+        error.unsafe_global = match.group(1) or match.group(2)
+        raise error from None
+    except (EOFError, RuntimeError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (truncated or corrupted?): "
+                              f"{_first_line(exc)}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    """The reason in torch's long weights-only message, else the first line of ``exc``."""
+    reason = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:\n\s*\n|Check the documentation|$)", str(exc), re.S)
+    if reason:
+        return " ".join(reason.group(1).split())
+    return next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
 
 
 def numpy_random_state_globals() -> list:
@@ -131,11 +153,13 @@ def load_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str = 
     """Load ``state`` into ``model`` (built on any device, meta included) with exact keys and shapes.
 
     On the meta device the tensors are assigned, not copied; they are cast to the model's dtype.
+    Tensors of the wrong kind (integer for float) or with NaN/inf raise :class:`CheckpointError`.
     """
     diff = key_diff(model, state)
     if diff:
         raise CheckpointError(f"{source} does not fit {type(model).__name__}:\n  {diff}")
     expected = model.state_dict(keep_vars=True)
+    check_values(state, expected, source)
     on_meta = any(t.is_meta for t in expected.values())
     state = {k: (v.to(expected[k].dtype) if v.dtype != expected[k].dtype and v.is_floating_point() else v)
              for k, v in state.items()}
@@ -145,6 +169,20 @@ def load_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str = 
         raise RuntimeError(f"{type(model).__name__} kept tensors on the meta device after loading: {leftover[:5]} "
                            "(a non-persistent buffer: derive it in forward instead)")
     return model
+
+
+def check_values(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], source: str) -> None:
+    """Refuse tensors of the wrong kind (integer or bool where the model holds floats, or the
+    reverse) and floating tensors holding NaN or inf."""
+    kind = {True: "floating point", False: "integer/bool"}
+    for key, value in state.items():
+        if value.is_floating_point() != expected[key].is_floating_point():
+            raise CheckpointError(f"{source}: {key} is {value.dtype}, the model holds {kind[expected[key].is_floating_point()]} "
+                                  f"({expected[key].dtype}) there: not weights of this model")
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            bad = sorted(k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all()))
+            raise CheckpointError(f"{source}: {len(bad)} tensor(s) hold NaN/inf ({', '.join(bad[:3])}"
+                                  f"{', ...' if len(bad) > 3 else ''}): a diverged or corrupted checkpoint")
 
 
 def save_weights_atomic(state: dict[str, torch.Tensor], path: str | os.PathLike,

@@ -37,7 +37,7 @@ def export_model(model: PoseModel, out: str | os.PathLike, fmt: str = "onnx", fr
             import onnxscript  # noqa: F401  (the exporter needs it)
         except ImportError as exc:
             raise ValueError("ONNX export needs: pip install 'posezoo[export]'") from exc
-    with atomic_path(out) as tmp:
+    with atomic_path(out, keep_suffix=True) as tmp:  # torch.export.save wants a .pt2 name
         if fmt == "torch-export":
             torch.export.save(torch.export.export(model, (x,), dynamic_shapes=shapes), tmp)
         else:

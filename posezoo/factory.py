@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from posezoo import __version__
 from posezoo._atomic import atomic_path
 from posezoo.checkpoint import CheckpointError, load_strict, read_weights, save_weights_atomic
 from posezoo.entries import ModelEntry, Weights, get_entry
+from posezoo.errors import InputError
 from posezoo.models.composed import DERIVED_HEAD_ARGS, PoseModel
 from posezoo.registry import BACKBONES, CONVERTERS, HEADS
 
@@ -60,8 +62,45 @@ def _entry_meta(entry: ModelEntry) -> dict[str, Any]:
             "output": entry.output, "max_frames": entry.max_frames, "licence": entry.licence}
 
 
+def check_config_values(cls: type, values: dict[str, Any], owner: str) -> None:
+    """Refuse hyper-parameter values that cannot build a working ``cls``, judged by its constructor's
+    annotations and defaults: ``int`` sizes must be whole numbers >= 1 (>= 0 where the default is 0),
+    ``float`` values finite, positive where the default is, drop rates in [0, 1), ``bool`` flags
+    booleans. ``None`` is allowed where the annotation allows it."""
+    params = inspect.signature(cls.__init__).parameters
+    for name, value in values.items():
+        if name not in params or name == "type":
+            continue
+        annotation, default = str(params[name].annotation), params[name].default
+        has_default = default is not inspect.Parameter.empty
+        if value is None and annotation.endswith("| None"):
+            continue
+        kind = annotation.removesuffix(" | None")
+        floor = 0 if has_default and isinstance(default, (int, float)) and default == 0 else None
+        problem = None
+        if kind == "bool" and not isinstance(value, bool):
+            problem = "must be true or false"
+        elif kind == "int":
+            if isinstance(value, bool) or not isinstance(value, int):
+                problem = "must be a whole number"
+            elif value < (0 if floor == 0 else 1):
+                problem = f"must be >= {0 if floor == 0 else 1}"
+        elif kind == "float":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                problem = "must be a finite number"
+            elif "drop" in name:
+                problem = None if 0 <= value < 1 else "is a probability: must be in [0, 1)"
+            elif value < 0 or (value == 0 and floor is None):
+                problem = "must be >= 0" if floor == 0 else "must be > 0"
+        if problem:
+            raise InputError(f"{owner} {cls.__name__}: {name}={value!r} {problem}")
+
+
 def build(config: dict, meta: dict | None = None, device: str | torch.device | None = None) -> PoseModel:
-    """A ``PoseModel`` from ``{"backbone": ..., "head": ...}``; ``device='meta'`` allocates nothing."""
+    """A ``PoseModel`` from ``{"backbone": ..., "head": ...}``; ``device='meta'`` allocates nothing.
+    Values are checked first (:func:`check_config_values`)."""
+    for part, registry in (("backbone", BACKBONES), ("head", HEADS)):
+        check_config_values(_part_class(registry, config[part]["type"], part), config[part], part)
     with torch.device(device or "cpu"):
         return PoseModel(config["backbone"], config["head"], meta=meta)
 
@@ -80,17 +119,38 @@ def _convert(state: dict[str, torch.Tensor], family: str, path: str | os.PathLik
         raise CheckpointError(f"{path}: {exc}") from exc
 
 
+def _read_official(path: str | os.PathLike, family: str | None) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint, with ``family``'s allow-list; a file refused for an object that
+    another family's official checkpoints hold says so (a wrong ``--family``)."""
+    try:
+        return read_weights(path, getattr(_converter(family), "safe_globals", ()) if family else ())
+    except CheckpointError as exc:
+        unsafe = getattr(exc, "unsafe_global", None)
+        others = [name for name in CONVERTERS.names() if name != family and unsafe in _global_names(name)]
+        if not others:
+            raise
+        raise CheckpointError(f"{exc} Official {', '.join(others)} checkpoints hold such objects: is the family "
+                              f"({family or 'unknown'}) right?") from exc
+
+
+def _global_names(family: str) -> set[str]:
+    """Dotted names of the objects ``family``'s converter allows in a pickle."""
+    names = set()
+    for item in getattr(CONVERTERS.get(family), "safe_globals", ()):
+        obj, name = item if isinstance(item, tuple) else (item, None)
+        names.add(name or f"{obj.__module__}.{obj.__qualname__}")
+    return names
+
+
 def convert_checkpoint(path: str | os.PathLike, family: str) -> dict[str, torch.Tensor]:
     """An official checkpoint file of ``family`` as a posezoo state dict."""
-    state = read_weights(path, getattr(_converter(family), "safe_globals", ()))
-    return _convert(state, family, path)
+    return _convert(_read_official(path, family), family, path)
 
 
 def load_checkpoint(model: PoseModel, path: str | os.PathLike, family: str | None = None) -> PoseModel:
     """Load an official or posezoo checkpoint into ``model`` strictly."""
     family = family or model.meta.get("family")
-    safe_globals = getattr(_converter(family), "safe_globals", ()) if family else ()
-    state = read_weights(path, safe_globals)
+    state = _read_official(path, family)
     if set(state) != set(model.state_dict()):  # not already in posezoo's layout
         if family is None:
             raise CheckpointError(f"{path}: keys do not match the model and its family is unknown")

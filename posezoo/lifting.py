@@ -20,8 +20,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from posezoo._atomic import atomic_path
+from posezoo._atomic import atomic_path, check_output
+from posezoo.errors import InputError
 from posezoo.keypoints import KeypointTracks, read_keypoints
+from posezoo.validate import check_device, check_lift_args, check_lift_model, check_poses, check_track
 
 DEFAULT_MODEL = "dstformer-xs-lift.mocap"
 MAX_GAP = 10  # frames interpolated at most; a longer gap is refused
@@ -45,19 +47,23 @@ class LiftResult:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write ``.npz`` or ``.json`` atomically (a temp file renamed into place)."""
+        """Write ``.npz`` or ``.json`` atomically (a temp file renamed into place); refuses a bad
+        path or non-finite poses before writing anything."""
         path = Path(path)
         ids = sorted(self.poses)
         info = {"track_ids": ids, "joint_names": list(self.joint_names), "layout": self.layout,
                 "units": self.units, "frame": self.frame, "model": self.model, "fps": self.fps, **self.meta}
-        if path.suffix not in (".json", ".npz"):
-            raise ValueError(f"output must end in .npz or .json, got {path.name!r}")
+        check_output(path, (".npz", ".json"), "lift output")
+        if not ids:
+            raise InputError(f"lift output {path}: no tracks to write")
+        for i in ids:
+            check_poses(self.poses[i], f"lift output {path}: track {i}")
         with atomic_path(path) as tmp:
             if path.suffix == ".json":
                 payload = {**info, "frames": self.frames.tolist(),
                            "poses_3d": {str(i): self.poses[i].round(6).tolist() for i in ids},
                            "confidence": {str(i): self.confidence[i].round(4).tolist() for i in ids}}
-                tmp.write_text(json.dumps(payload))
+                tmp.write_text(json.dumps(payload, allow_nan=False))
             elif path.suffix == ".npz":
                 with open(tmp, "wb") as f:
                     np.savez_compressed(
@@ -73,16 +79,16 @@ def fill_gaps(track: np.ndarray, max_gap: int = MAX_GAP) -> tuple[np.ndarray, np
     """Interpolate missing frames (NaN rows) of a (T, J, 3) track linearly; edges are held.
 
     Returns the filled track and a (T,) mask of the frames that were filled. A gap longer than
-    ``max_gap`` frames raises ``ValueError``.
+    ``max_gap`` frames raises :class:`~posezoo.errors.InputError` (a ValueError).
     """
     missing = np.isnan(track).any(axis=(1, 2))
     if missing.all():
-        raise ValueError("the track has no detected frame")
+        raise InputError("the track has no detected frame")
     runs = _runs(missing)
     too_long = [(a, b) for a, b in runs if b - a > max_gap]
     if too_long:
         a, b = too_long[0]
-        raise ValueError(f"frames {a}..{b - 1} ({b - a} frames) are missing, more than the {max_gap} "
+        raise InputError(f"frames {a}..{b - 1} ({b - a} frames) are missing, more than the {max_gap} "
                          "frames posezoo interpolates; cut the input there or raise max_gap")
     if not runs:
         return track, missing
@@ -182,7 +188,7 @@ def load_trained(name: str) -> torch.nn.Module:
         return create(name)
     entry, _ = get_entry(name)
     if not entry.weights:
-        raise ValueError(f"{name} has no published weights; pass a trained model folder, an hf-hub: id "
+        raise InputError(f"{name} has no published weights; pass a trained model folder, an hf-hub: id "
                          "or a named model with weights (posezoo list --pretrained)")
     return create(name, pretrained=True)
 
@@ -208,22 +214,24 @@ def lift(keypoints: str | os.PathLike | KeypointTracks | np.ndarray, layout: str
     if layout is not None:
         tracks.layout = layout
     if tracks.layout is None:
-        raise ValueError(f"cannot tell the keypoint layout of {tracks.num_joints} joints "
+        raise InputError(f"cannot tell the keypoint layout of {tracks.num_joints} joints "
                          "(17 could be coco-17 or h36m-17): pass layout=")
-    size = image_size or tracks.image_size
-    if size is not None and (size[0] <= 0 or size[1] <= 0):
-        raise ValueError(f"image size must be positive, got {size[0]} x {size[1]}")
+    size = check_lift_args(image_size or tracks.image_size, fps, max_gap)
+    checked = {i: check_track(t, size, f"{tracks.source or 'input'}: track {i}") for i, t in tracks.tracks.items()}
+    if not isinstance(model, Lifter):
+        check_device(device)
     lifter = model if isinstance(model, Lifter) else Lifter(model, device=device)
+    check_lift_model(lifter.model)
     target = get_layout(lifter.layout)
     result = LiftResult(poses={}, confidence={}, frames=tracks.frames, joint_names=target.joints,
                         layout=target.name, units=lifter.model.meta.get("output", {}).get("units", "?"),
                         frame=lifter.model.meta.get("output", {}).get("frame", "camera"),
                         model=lifter.model.meta.get("weights") or lifter.model.meta.get("name") or "model",
                         fps=fps or tracks.fps, meta={"input_layout": tracks.layout, "source": tracks.source})
-    for track_id, track in tracks.tracks.items():
+    for track_id, track in checked.items():  # checked before the model is loaded
         filled, was_missing = fill_gaps(track, max_gap)
         if not np.any(filled[..., 2] > 0):
-            raise ValueError(f"track {track_id}: every confidence is 0; nothing to lift")
+            raise InputError(f"track {track_id}: every confidence is 0; nothing to lift")
         converted = convert_keypoints(filled, tracks.layout, target.name)
         confidence = converted[..., 2].copy()
         confidence[was_missing] = 0
@@ -235,6 +243,7 @@ def lift(keypoints: str | os.PathLike | KeypointTracks | np.ndarray, layout: str
             out = (out + target.flip(lifter.run(target.flip(x)))) / 2
         if scale and result.units == "normalised":
             out = out * metric_scale(out, target)
+        check_poses(out, f"{tracks.source or 'input'}: track {track_id}")
         result.poses[track_id] = out.astype(np.float32)
         result.confidence[track_id] = confidence.astype(np.float32)
         result.inputs_2d[track_id] = converted.astype(np.float32)
@@ -281,11 +290,11 @@ def metric_scale(poses: np.ndarray, layout) -> float:
     """The factor that makes the median total bone length of ``poses`` (T, J, 3) equal the H36M
     mean skeleton's, in metres."""
     if layout.name != "h36m-17":
-        raise ValueError(f"metric scale recovery knows the h36m-17 skeleton, not {layout.name}")
+        raise InputError(f"metric scale recovery knows the h36m-17 skeleton, not {layout.name}")
     pairs = np.array(list(H36M_BONES_M))
     lengths = np.linalg.norm(poses[:, pairs[:, 0]] - poses[:, pairs[:, 1]], axis=-1).sum(-1)
     reference = sum(H36M_BONES_M.values())
     median = float(np.median(lengths))
     if median <= 0:
-        raise ValueError("degenerate 3D output: zero bone lengths")
+        raise InputError("degenerate 3D output: zero bone lengths")
     return reference / median

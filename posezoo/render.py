@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from posezoo._atomic import atomic_path
+from posezoo._atomic import atomic_path, check_output
+from posezoo.errors import InputError
 
 
 def _skeleton_links(layout) -> list[tuple[int, int, str]]:
@@ -15,6 +16,19 @@ def _skeleton_links(layout) -> list[tuple[int, int, str]]:
     colour = {"left": "tab:blue", "right": "tab:red"}
     return [(child, parent, colour.get(layout.joints[child].split("_")[0], "tab:gray"))
             for child, parent in enumerate(layout.parents or ()) if parent >= 0]
+
+
+def check_render_args(out: str | os.PathLike, step: int = 1, fps: float = 25.0) -> Path:
+    """Refuse, before drawing anything, an output :func:`render` cannot write (suffix, folder,
+    ffmpeg for .mp4), a ``step`` below 1 or an ``fps`` that is not a positive number."""
+    out = check_output(out, (".gif", ".mp4"), "render output")
+    if out.suffix.lower() == ".mp4" and shutil.which("ffmpeg") is None:
+        raise InputError(f"render output {out}: writing .mp4 needs ffmpeg on PATH; write a .gif instead")
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
+        raise InputError(f"render step must be a whole number >= 1 (every step-th frame), got {step!r}")
+    if not (isinstance(fps, (int, float, np.number)) and np.isfinite(fps) and fps > 0):
+        raise InputError(f"render fps must be a positive number, got {fps!r}")
+    return out
 
 
 def render(poses_3d: np.ndarray, out: str | os.PathLike, layout_name: str = "h36m-17",
@@ -34,14 +48,13 @@ def render(poses_3d: np.ndarray, out: str | os.PathLike, layout_name: str = "h36
 
     from posezoo.data.layouts import get_layout
 
-    out = Path(out)
-    if out.suffix not in (".gif", ".mp4"):
-        raise ValueError(f"render writes .gif or .mp4, got {out.name!r}")
-    if out.suffix == ".mp4" and shutil.which("ffmpeg") is None:
-        raise ValueError("writing .mp4 needs ffmpeg on PATH; write a .gif instead")
+    out = check_render_args(out, step, fps)
     poses = np.asarray(poses_3d, dtype=np.float32)[::step]
     if poses.ndim != 3 or poses.shape[-1] != 3 or len(poses) == 0:
-        raise ValueError(f"expected poses (T, J, 3), got {np.shape(poses_3d)}")
+        raise InputError(f"expected poses (T, J, 3), got {np.shape(poses_3d)}")
+    if not np.isfinite(poses).all():
+        frame = int(np.argwhere(~np.isfinite(poses))[0][0]) * step
+        raise InputError(f"poses hold NaN/inf (first in frame {frame}); nothing to draw there")
     links = _skeleton_links(get_layout(layout_name))
     panels = 2 if keypoints_2d is not None else 1
     fig = plt.figure(figsize=(size * panels, size))
@@ -81,8 +94,8 @@ def render(poses_3d: np.ndarray, out: str | os.PathLike, layout_name: str = "h36
     animation = FuncAnimation(fig, draw, frames=len(poses), blit=False)
     writer = PillowWriter(fps=fps / step) if out.suffix == ".gif" else FFMpegWriter(fps=fps / step)
     try:
-        with atomic_path(out) as tmp:
-            animation.save(tmp, writer=writer)
+        with atomic_path(out, keep_suffix=True) as tmp:
+            animation.save(tmp, writer=writer)  # the writers choose the format by the suffix
     finally:
         plt.close(fig)
     return out

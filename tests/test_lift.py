@@ -121,10 +121,11 @@ def test_lift_refuses_bad_input(tmp_path):
         posezoo.lift(np.zeros((10, 17, 3)), model=model)
     with pytest.raises(ValueError, match="every confidence is 0"):
         posezoo.lift(np.zeros((10, 17, 3)), layout="coco-17", model=model)
-    with pytest.raises(ValueError, match="image size must be positive"):
+    with pytest.raises(ValueError, match=r"image size must be \(width, height\)"):
         posezoo.lift(np.ones((10, 17, 3)), layout="coco-17", image_size=(0, 10), model=model)
     with pytest.raises(KeyError, match="unknown model 'dstformer-lyft'"):
-        posezoo.lift(np.ones((10, 17, 3)), layout="coco-17", model="dstformer-lyft")
+        posezoo.lift(np.stack([np.tile(np.arange(17.0), (10, 1)), np.ones((10, 17)), np.ones((10, 17))], axis=-1),
+                     layout="coco-17", model="dstformer-lyft")
 
 
 def posezoo_root():

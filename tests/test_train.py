@@ -144,5 +144,5 @@ def test_test_tool_writes_results(tmp_path, data_dir):
     # the same weights through the .pth checkpoint give the same numbers
     out2 = tmp_path / "results2.json"
     run([sys.executable, "tools/test.py", str(config), "--checkpoint", str(work / "iter_2.pth"), "--out", str(out2),
-         "--work-dir", str(tmp_path / "test")])
+         "--work-dir", str(tmp_path / "test"), "--trust-checkpoint"])
     assert json.loads(out2.read_text())["metrics"]["pose/mpjpe"]["value"] == pytest.approx(mpjpe["value"], rel=1e-6)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -91,4 +92,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from posezoo.cli import run_script
+
+    sys.exit(run_script("tools/codebook_study.py", main))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -138,4 +139,6 @@ def plot(results: list[dict], names: list[str], path: Path) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from posezoo.cli import run_script
+
+    sys.exit(run_script("tools/lift_quality.py", main))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -59,4 +60,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from posezoo.cli import run_script
+
+    sys.exit(run_script("tools/lift_throughput.py", main))

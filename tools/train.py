@@ -48,4 +48,6 @@ if __name__ == "__main__":
     from posezoo._runtime import reexec_with_tuned_allocator
 
     reexec_with_tuned_allocator()  # large activations without page faults: see posezoo/_runtime.py
-    main()
+    from posezoo.cli import run_script
+
+    sys.exit(run_script("tools/train.py", main))

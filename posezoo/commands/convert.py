@@ -17,21 +17,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("output")
 
 
-def run(args: argparse.Namespace) -> int:
+def _overrides(items: list[str]) -> dict:
+    """``--set key=value`` items as {key: JSON value}, or InputError naming the bad one."""
     import json
 
+    from posezoo.errors import InputError
+
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            if not (sep and key):
+                raise ValueError("expected KEY=VALUE")
+            overrides[key] = json.loads(value)
+        except ValueError as exc:
+            raise InputError(f"--set {item}: not KEY=VALUE with a JSON value ({exc}); "
+                             "strings need quotes: --set 'key=\"text\"'") from None
+    return overrides
+
+
+def run(args: argparse.Namespace) -> int:
+    from posezoo._atomic import check_output
     from posezoo.checkpoint import save_weights_atomic
     from posezoo.factory import convert_checkpoint
 
+    check_output(args.output, (".safetensors",), "output")
+    overrides = _overrides(args.set)
     state = convert_checkpoint(args.input, args.family)
     if args.model:
         from posezoo.checkpoint import load_strict
         from posezoo.factory import create
 
-        overrides = {}
-        for item in args.set:
-            key, _, value = item.partition("=")
-            overrides[key] = json.loads(value)
         load_strict(create(args.model, **overrides), state, source=args.input)
     save_weights_atomic(state, args.output, metadata={"format": "pt", "converted_from": args.input,
                                                       "family": args.family})

@@ -18,12 +18,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from posezoo._atomic import check_output
+    from posezoo.errors import InputError
     from posezoo.export import export_model
     from posezoo.factory import create
     from posezoo.lifting import load_trained
 
+    suffix = ".onnx" if args.format == "onnx" else ".pt2"
+    out = check_output(args.out or f"{Path(args.model).name}{suffix}", (suffix,), "--out")
+    if args.frames is not None and args.frames < 2:
+        raise InputError(f"--frames must be at least 2, got {args.frames}")
     model = create(args.model) if args.random_init else load_trained(args.model)
-    out = args.out or f"{Path(args.model).name}.{'onnx' if args.format == 'onnx' else 'pt2'}"
     export_model(model, out, args.format, args.frames)
     print(f"wrote {out}")
     return 0

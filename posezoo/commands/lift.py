@@ -28,9 +28,13 @@ def run(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
+    from posezoo._atomic import check_output
     from posezoo.lifting import DEFAULT_MODEL, lift
-    from posezoo.render import render
+    from posezoo.render import check_render_args, render
 
+    check_output(args.out, (".npz", ".json"), "--out")  # both outputs checked before any work
+    if args.render:
+        check_render_args(args.render, fps=args.fps or 25.0)
     console = Console(stderr=True)
     layout = None if args.layout == "auto" else args.layout
     with console.status(f"lifting {args.input}"):

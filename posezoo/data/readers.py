@@ -12,6 +12,7 @@ format) are read from the npz archive through the same restricted unpickler.
 """
 from __future__ import annotations
 
+import copyreg
 import functools
 import io
 import json
@@ -23,9 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from posezoo.data.layouts import KEYPOINT_LAYOUTS, KeypointLayout, get_layout, normalise_joint_names
+from posezoo.errors import InputError, InputNotFoundError
 
 
-class DataFormatError(ValueError):
+class DataFormatError(InputError):
     """A data file is not in the expected format (or holds NaN / inf)."""
 
 
@@ -54,10 +56,96 @@ class NumpyUnpickler(pickle.Unpickler):
                               "containers are allowed in a data pickle")
 
 
+class _StandIn:
+    """What a body-model pickle's chumpy or scipy.sparse object becomes: its pickled state only (no
+    code of theirs is imported or run); :func:`_as_array` turns it into a numpy array."""
+
+    def __init__(self, *args) -> None:
+        self.state = None
+
+    def __setstate__(self, state) -> None:
+        self.state = state
+
+
+class _Chumpy(_StandIn):
+    pass
+
+
+class _CSC(_StandIn):
+    pass
+
+
+class _CSR(_StandIn):
+    pass
+
+
+_STAND_INS = {("chumpy.ch", "Ch"): _Chumpy,
+              **{(f"scipy.sparse.{m}", f"{fmt}_{kind}"): cls
+                 for fmt, cls in (("csc", _CSC), ("csr", _CSR)) for m in (fmt, f"_{fmt}") for kind in ("matrix", "array")}}
+
+
+class BodyModelUnpickler(NumpyUnpickler):
+    """:class:`NumpyUnpickler` for the official SMPL ``.pkl`` files, which also hold chumpy arrays
+    (``chumpy.ch.Ch``) and scipy sparse matrices (``J_regressor``): those become stand-ins keeping
+    only their state (neither package is imported), turned into numpy arrays by
+    :func:`load_body_model_pickle`. Any other chumpy object (a lazy expression) is refused."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in _STAND_INS:
+            return _STAND_INS[module, name]
+        if module in ("copy_reg", "copyreg") and name == "_reconstructor":  # protocol 0/1 objects; it
+            return copyreg._reconstructor  # only calls what this find_class returned
+        if module in ("__builtin__", "builtins") and name in ("object", "set", "frozenset"):
+            return {"object": object, "set": set, "frozenset": frozenset}[name]
+        if module.startswith("chumpy"):
+            raise DataFormatError(f"holds a chumpy {name} expression, which posezoo does not evaluate: convert the "
+                                  "file to a plain .npz (smplx's tools/clean_ch.py, then numpy.savez)")
+        return super().find_class(module, name)
+
+
+def _as_array(value, key: str):
+    """A stand-in's numpy array: a chumpy array's ``x``, a sparse matrix densified."""
+    if not isinstance(value, _StandIn):
+        return value
+    state = value.state if isinstance(value.state, dict) else {}
+    if isinstance(value, _Chumpy):
+        array = state.get("x")
+        if not isinstance(array, np.ndarray):
+            raise DataFormatError(f"{key}: a chumpy object without an array ('x'), cannot read it")
+        return array
+    data, indices, indptr = (state.get(k) for k in ("data", "indices", "indptr"))
+    shape = state.get("_shape", state.get("shape"))
+    if not all(isinstance(a, np.ndarray) for a in (data, indices, indptr)) or shape is None or len(shape) != 2:
+        raise DataFormatError(f"{key}: a sparse matrix without data/indices/indptr/shape, cannot read it")
+    dense = np.zeros(tuple(int(n) for n in shape), dtype=data.dtype)
+    major = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+    try:
+        np.add.at(dense, (indices, major) if isinstance(value, _CSC) else (major, indices), data)
+    except IndexError as exc:
+        raise DataFormatError(f"{key}: sparse indices outside its shape {tuple(shape)}") from exc
+    return dense
+
+
+def load_body_model_pickle(path) -> dict:
+    """The arrays of an official SMPL ``.pkl`` read with :class:`BodyModelUnpickler`: chumpy arrays
+    and scipy sparse matrices become numpy arrays; nothing from the file is run."""
+    path = _check_file(path)
+    with open(path, "rb") as fh:
+        try:
+            data = BodyModelUnpickler(fh, encoding="latin1").load()
+        except DataFormatError as exc:
+            raise DataFormatError(f"{path}: {exc}") from None
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as exc:
+            raise DataFormatError(f"{path} is not a readable pickle: {exc}") from None
+    if not isinstance(data, dict):
+        raise DataFormatError(f"{path}: expected a dict of arrays, got {type(data).__name__}")
+    return {key: _as_array(value, f"{path} {key}") for key, value in data.items()}
+
+
 def _check_file(path) -> Path:
     path = Path(path).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"data file not found: {path}")
+        raise InputNotFoundError(f"data file not found: {path}")
     return path
 
 

@@ -16,23 +16,23 @@ Runner), not at import: importing posezoo (``posezoo.create`` imports this packa
 from __future__ import annotations
 
 import os
-import pickle
 from pathlib import Path
 
 import torch
 from mmengine.fileio.backends.local_backend import LocalBackend
 from mmengine.runner.checkpoint import CheckpointLoader
-from safetensors.torch import load_file
 
 from posezoo._atomic import atomic_path
+from posezoo.checkpoint import read_weights, torch_load
+from posezoo.errors import InputNotFoundError
 
 _TRUSTED: set[Path] = set()
 TRUST_ENV = "POSEZOO_TRUST_CHECKPOINTS"  # "1": trust every local checkpoint (opt-in)
 
 
 def trust_directory(path: str | os.PathLike) -> None:
-    """Allow full unpickling of checkpoints below ``path`` (a work_dir this process writes); installs
-    the patches."""
+    """Allow full unpickling of checkpoints below ``path`` (a work_dir this process writes, or one
+    file the user vouched for: ``tools/test.py --trust-checkpoint``); installs the patches."""
     install()
     _TRUSTED.add(Path(path).expanduser().resolve())
 
@@ -44,22 +44,44 @@ def _is_trusted(path: Path) -> bool:
     return any(path.is_relative_to(d) for d in _TRUSTED)
 
 
+def trust_only(path: str | os.PathLike | None) -> None:
+    """Trust nothing but ``path`` (when given) from now on, not even the work_dir (tools/test.py)."""
+    install()
+    _TRUSTED.clear()
+    if path is not None:
+        _TRUSTED.add(Path(path).expanduser().resolve())
+
+
+def check_fits(model: torch.nn.Module, checkpoint: dict, source: str) -> None:
+    """Refuse a training checkpoint whose ``state_dict`` does not fit ``model`` (a Runner's, wrapped
+    or not) key for key and shape for shape; mmengine itself only warns."""
+    from mmengine.model import is_model_wrapper
+
+    from posezoo.checkpoint import CheckpointError, key_diff
+
+    state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict) or not state:
+        raise CheckpointError(f"{source} holds no state_dict")
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    diff = key_diff(model.module if is_model_wrapper(model) else model, state)
+    if diff:
+        raise CheckpointError(f"{source} does not fit the recipe's model: {diff}")
+
+
+UNTRUSTED_HINT = ("Test the weights exported beside it (iter_N.safetensors, best/), or, if you trust the file, "
+                  f"pass tools/test.py --trust-checkpoint (or set {TRUST_ENV}=1)")
+
+
 def load_from_local(filename: str, map_location=None):
-    """mmengine's local loader, safe by default under torch >= 2.6 and able to read safetensors."""
+    """mmengine's local loader, safe by default under torch >= 2.6 and able to read safetensors:
+    ``weights_only=True``, and a full unpickle only for trusted files (else CheckpointError)."""
     path = Path(os.path.expanduser(filename))
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
+        raise InputNotFoundError(f"checkpoint not found: {path}")
     if path.suffix == ".safetensors":
         device = map_location if isinstance(map_location, str) else "cpu"
-        return {"state_dict": load_file(path, device=device)}
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError:
-        if not _is_trusted(path):
-            raise pickle.UnpicklingError(
-                f"{path} holds non-tensor objects and is not inside a trusted work_dir; "
-                f"resume from the run's own work_dir, or set {TRUST_ENV}=1 if you trust the file") from None
-        return torch.load(path, map_location=map_location, weights_only=False)
+        return {"state_dict": {k: v.to(device) for k, v in read_weights(path).items()}}
+    return torch_load(path, trusted=_is_trusted(path), hint=UNTRUSTED_HINT, map_location=map_location)
 
 
 def _atomic_put(self, obj: bytes, filepath) -> None:

@@ -9,6 +9,7 @@ from torch import nn
 
 from posezoo.registry import BACKBONES, HEADS, MODELS
 
+MAX_INPUT = 1e6  # |value| of a usable pose input (normalised coordinates are about 1, metres a few)
 # What a backbone tells its head; a head takes those of these its constructor names.
 DERIVED_HEAD_ARGS = ("in_channels", "num_joints", "feature_layout", "num_frames")
 
@@ -55,11 +56,12 @@ def check_pose_input(x: Any, num_joints: int, channels: int, max_frames: int | N
                          "cut the sequence into windows (posezoo's lift does this)")
     if not x.is_floating_point():
         raise ValueError(f"expected a floating point tensor, got {x.dtype}")
-    finite = torch.isfinite(x)
+    finite = x.abs() <= MAX_INPUT  # False for NaN and inf too
     if not bool(finite.all()):
         bad = (~finite).nonzero()
-        raise ValueError(f"input has {len(bad)} NaN/inf values, first at index {tuple(bad[0].tolist())}; "
-                         "fill or drop missing joints (confidence 0, x = y = 0) before the model")
+        raise ValueError(f"input has {len(bad)} NaN/inf values, first at index {tuple(bad[0].tolist())} (values "
+                         f"beyond ±{MAX_INPUT:.0e} count too); fill or drop missing joints (confidence 0, x = y = 0) "
+                         "and normalise the coordinates before the model")
 
 
 @MODELS.register_module()
@@ -122,9 +124,13 @@ class PoseModel(nn.Module):
         return x
 
     def representation(self, x: torch.Tensor) -> torch.Tensor:
-        """Backbone features of x (..., T, J, C_in), leading dims kept."""
+        """Backbone features of x (..., T, J, C_in), leading dims kept; a floating x of another
+        dtype than the weights is cast to theirs."""
         if not _is_traced():
             self.check_input(x)
+            weight = next(self.parameters(), None)
+            if weight is not None and weight.is_floating_point() and x.dtype != weight.dtype:
+                x = x.to(weight.dtype)  # e.g. float64 or float16 input to a float32 model
         lead = x.shape[:-3]
         features = self.backbone(x.reshape(-1, *x.shape[-3:]))
         return features.reshape(*lead, *features.shape[1:])

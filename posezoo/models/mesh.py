@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -119,25 +119,22 @@ def flip_thetas(pose: torch.Tensor) -> torch.Tensor:
 
 
 def _read_body_model(path: Path) -> dict[str, Any]:
-    """The arrays of an SMPL model file: ``.npz`` (read without pickle) or the official ``.pkl``."""
+    """The arrays of an SMPL model file: ``.npz`` (read without pickle) or the official ``.pkl``,
+    read with a restricted unpickler (numpy arrays; chumpy arrays and scipy sparse matrices become
+    numpy arrays without importing either; nothing in the file can run code)."""
+    from posezoo.data.readers import DataFormatError, load_body_model_pickle
+
     if path.suffix == ".npz":
         try:
             with np.load(path, allow_pickle=False) as data:
                 arrays = dict(data)
-        except ValueError as exc:
-            raise ValueError(f"{path}: not a plain-array SMPL .npz ({exc})") from exc
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+            raise DataFormatError(f"{path}: not a plain-array SMPL .npz ({exc})") from exc
     else:
-        # The official SMPL files are pickles (as smplx and MotionBERT read them): only open your own,
-        # trusted copy. Files that hold chumpy arrays need `pip install chumpy` or conversion to .npz.
-        try:
-            with open(path, "rb") as f:
-                arrays = dict(pickle.load(f, encoding="latin1"))
-        except ModuleNotFoundError as exc:
-            raise ValueError(f"{path} holds {exc.name} objects: install {exc.name} or convert the file to "
-                             "a plain .npz (smplx's tools/clean_ch.py)") from exc
+        arrays = load_body_model_pickle(path)
     missing = [k for k in BODY_MODEL_KEYS if k not in arrays]
     if missing:
-        raise ValueError(f"{path} is not an SMPL model file: it lacks {missing} (expected {list(BODY_MODEL_KEYS)})")
+        raise DataFormatError(f"{path} is not an SMPL model file: it lacks {missing} (expected {list(BODY_MODEL_KEYS)})")
     return arrays
 
 

@@ -142,7 +142,8 @@ class Lifter:
         self.fixed = getattr(backbone, "num_frames", None)  # one output frame per window of this size
         self.window = self.model.max_frames
         self.overlap = overlap if overlap is not None else (self.window // 4 if self.window else 0)
-        self.layout = self.model.meta.get("layout", "h36m-17")
+        self.layout = self.model.meta.get("layout", "h36m-17")  # of the input; the output's may differ
+        self.output_layout = self.model.meta.get("output", {}).get("layout", self.layout)
 
     def _forward(self, clips: torch.Tensor) -> torch.Tensor:
         outs = [self.model(chunk.to(self.device)).float().cpu() for chunk in clips.split(self.batch_size)]
@@ -222,7 +223,7 @@ def lift(keypoints: str | os.PathLike | KeypointTracks | np.ndarray, layout: str
         check_device(device)
     lifter = model if isinstance(model, Lifter) else Lifter(model, device=device)
     check_lift_model(lifter.model)
-    target = get_layout(lifter.layout)
+    source, target = get_layout(lifter.layout), get_layout(lifter.output_layout)
     result = LiftResult(poses={}, confidence={}, frames=tracks.frames, joint_names=target.joints,
                         layout=target.name, units=lifter.model.meta.get("output", {}).get("units", "?"),
                         frame=lifter.model.meta.get("output", {}).get("frame", "camera"),
@@ -232,7 +233,7 @@ def lift(keypoints: str | os.PathLike | KeypointTracks | np.ndarray, layout: str
         filled, was_missing = fill_gaps(track, max_gap)
         if not np.any(filled[..., 2] > 0):
             raise InputError(f"track {track_id}: every confidence is 0; nothing to lift")
-        converted = convert_keypoints(filled, tracks.layout, target.name)
+        converted = convert_keypoints(filled, tracks.layout, source.name)
         confidence = converted[..., 2].copy()
         confidence[was_missing] = 0
         x = _normalise(converted, size)
@@ -240,7 +241,7 @@ def lift(keypoints: str | os.PathLike | KeypointTracks | np.ndarray, layout: str
             x = x[..., : lifter.model.backbone.dim_in]
         out = lifter.run(x)
         if flip:
-            out = (out + target.flip(lifter.run(target.flip(x)))) / 2
+            out = (out + target.flip(lifter.run(source.flip(x)))) / 2
         if scale and result.units == "normalised":
             out = out * metric_scale(out, target)
         check_poses(out, f"{tracks.source or 'input'}: track {track_id}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -140,8 +141,6 @@ def test_wrong_frame_count_names_the_receptive_field():
 def test_constructor_validation():
     with pytest.raises(ValueError, match="odd widths"):
         TemporalConvNet(filter_widths=[3, 4], channels=8)
-    with pytest.raises(ValueError, match="num_joints_out"):
-        TemporalConvNet(num_joints_out=1, channels=8)
     with pytest.raises(ValueError, match="dense=True"):
         TemporalConvNet(channels=8, dense=True, mode="window")
 
@@ -265,6 +264,7 @@ def test_receptive_field_of_mixed_widths_and_training_in_window_form():
     net.mode = "sequence"
     assert net(torch.randn(1, 10, 17, 2)).shape == (1, 10, 8)
 
+
 def test_eval_after_fused_steps_uses_the_current_weights():
     """Validation in the middle of training (issue 16: the TCN's validation at iteration 400 did not
     reproduce in tools/test.py): fused AdamW steps and train-mode BatchNorm statistics change the
@@ -294,3 +294,65 @@ def test_eval_after_fused_steps_uses_the_current_weights():
         model.backbone.fast_path = False
         torch.testing.assert_close(fast, model(x), rtol=1e-5, atol=1e-5)
 
+
+FIXTURE_15_TO_17 = Path(__file__).parent / "fixtures" / "tcn_in15_out17.safetensors"
+
+
+def test_joints_in_differ_from_joints_out(tmp_path):
+    """VideoPose3D's TemporalModel allows num_joints_in != num_joints_out (its detectron model: COCO-17
+    in, H36M-17 out; Stacked Hourglass: 16 in, 17 out). tests/fixtures/tcn_in15_out17.safetensors
+    holds the official TemporalModel (common/model.py at 1afb1ca) with random weights, 15 joints in,
+    17 out, its input and output, and TemporalModelOptimized1f's on the same weights."""
+    from safetensors import safe_open
+
+    with safe_open(FIXTURE_15_TO_17, "pt") as f:
+        ctor = json.loads(f.metadata()["constructor"])
+    t = load_file(FIXTURE_15_TO_17)
+    official = {k[len("state_dict."):]: v for k, v in t.items() if k.startswith("state_dict.")}
+    path = tmp_path / "official.bin"
+    torch.save({"epoch": 1, "model_pos": official}, path)
+    args = {k: ctor[k] for k in ("num_joints_in", "num_joints_out", "filter_widths", "channels", "causal", "dropout")}
+    model = posezoo.create("tcn-27f-lift", checkpoint=path, mode="valid", **args)
+    assert model.head.fc.out_features == 17 * 3 and model.backbone.num_joints == 15
+    torch.testing.assert_close(_run(model, "valid", t["input.x"]), t["output.y"], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(_run(model, "window", t["input.x_window"]), t["output.y_window"], atol=1e-5, rtol=1e-5)
+    posezoo.save(model, tmp_path / "saved")
+    again = posezoo.create(str(tmp_path / "saved"))
+    torch.testing.assert_close(_run(again, "valid", t["input.x"]), t["output.y"], atol=1e-5, rtol=1e-5)
+
+
+def test_coco_in_h36m_out_entry_lifts_coco_as_it_comes(tmp_path):
+    """tcn-243f-lift-coco (VideoPose3D's pretrained_h36m_detectron_coco.bin): the converter takes the
+    official checkpoint, the meta records COCO-17 in and H36M-17 out, and posezoo.lift feeds COCO
+    keypoints to it unconverted and answers in H36M joints; flip test mirrors each side in its layout."""
+    from posezoo.commands import convert
+    from posezoo.data.layouts import get_layout
+    from posezoo.engine.tasks import LiftTask
+    from posezoo.lifting import Lifter
+
+    small = dict(filter_widths=[3, 3], channels=16)
+    official = {("shrink." + k[len("head.fc."):] if k.startswith("head.fc.") else k[len("backbone."):]):
+                (v[..., None] if k == "head.fc.weight" else v)
+                for k, v in posezoo.create("tcn-243f-lift-coco", **small).state_dict().items()}
+    path = tmp_path / "pretrained_h36m_detectron_coco.bin"
+    torch.save({"model_pos": official}, path)
+    args = convert.argparse.Namespace(family="tcn", model="tcn-243f-lift-coco", input=str(path),
+                                      output=str(tmp_path / "coco.safetensors"),
+                                      set=[f"{k}={json.dumps(v)}" for k, v in small.items()])
+    assert convert.run(args) == 0
+    model = posezoo.create("tcn-243f-lift-coco", checkpoint=tmp_path / "coco.safetensors", **small)
+    assert model.meta["layout"] == "coco-17" and model.meta["output"]["layout"] == "h36m-17"
+    rng = np.random.default_rng(0)
+    coco = np.concatenate([rng.uniform(200, 800, (30, 17, 2)), np.ones((30, 17, 1))], -1).astype(np.float32)
+    lifter = Lifter(model)
+    assert (lifter.layout, lifter.output_layout) == ("coco-17", "h36m-17")
+    result = posezoo.lift(coco, layout="coco-17", image_size=(1000, 1000), model=lifter, flip=True)
+    np.testing.assert_allclose(result.inputs_2d[0], coco)  # fed as COCO, not converted to H36M
+    assert result.layout == "h36m-17" and list(result.joint_names) == list(get_layout("h36m-17").joints)
+    assert result.poses[0].shape == (30, 17, 3)
+    task = LiftTask(model=dict(name="tcn-243f-lift-coco", **small), flip_test=True, input_channels=2).eval()
+    task.model.load_state_dict(model.state_dict())
+    x = torch.from_numpy(coco[None, :, :, :2] / 1000 * 2 - 1)
+    with torch.no_grad():
+        mirrored = get_layout("h36m-17").flip(task.model(get_layout("coco-17").flip(x)))
+        torch.testing.assert_close(task(x), (task.model(x) + mirrored) / 2)

@@ -110,23 +110,28 @@ class LiftTask(PoseTask):
         if score_frames not in ("all", "centre"):
             raise ValueError(f"score_frames must be 'all' or 'centre', got {score_frames!r}")
         self.score_frames = score_frames
-        self.model.meta.update(output=dict(output or self.OUTPUT), max_frames=self.model.max_frames)
+        joints_out = {k: v for k, v in self.model.meta.get("output", {}).items() if k == "layout"}  # kept
+        self.model.meta.update(output=dict(output or self.OUTPUT, **joints_out), max_frames=self.model.max_frames)
         self.loss_weights = dict(losses or {"mpjpe": 1.0})
         unknown = sorted(set(self.loss_weights) - set(L.POSE_LOSSES))
         if unknown:
             raise KeyError(f"unknown pose loss(es) {unknown}; known: {', '.join(L.POSE_LOSSES)}")
         self.flip_test, self.root_relative = flip_test, root_relative
 
-    def _flip(self, x: torch.Tensor) -> torch.Tensor:
+    def _flip(self, x: torch.Tensor, output: bool = False) -> torch.Tensor:
+        """Mirror inputs in the model's input layout, or outputs (``output``) in its output layout."""
         from posezoo.data.layouts import get_layout
 
-        return get_layout(self.model.meta.get("layout", "h36m-17")).flip(x)
+        layout = self.model.meta.get("layout", "h36m-17")
+        if output:
+            layout = self.model.meta.get("output", {}).get("layout", layout)
+        return get_layout(layout).flip(x)
 
     def lift(self, inputs: torch.Tensor) -> torch.Tensor:
         inputs = self.model_inputs(inputs)
         pred = self.model(inputs)
         if self.flip_test and not self.training:
-            pred = (pred + self._flip(self.model(self._flip(inputs)))) / 2
+            pred = (pred + self._flip(self.model(self._flip(inputs)), output=True)) / 2
         return pred.float()
 
     def forward(self, inputs: torch.Tensor, target: torch.Tensor | None = None, meta: dict | None = None,

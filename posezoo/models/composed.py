@@ -11,7 +11,7 @@ from posezoo.registry import BACKBONES, HEADS, MODELS
 
 MAX_INPUT = 1e6  # |value| of a usable pose input (normalised coordinates are about 1, metres a few)
 # What a backbone tells its head; a head takes those of these its constructor names.
-DERIVED_HEAD_ARGS = ("in_channels", "num_joints", "feature_layout", "num_frames")
+DERIVED_HEAD_ARGS = ("in_channels", "num_joints", "num_joints_out", "feature_layout", "num_frames")
 
 
 def resolve_args(cls: type, cfg: dict, owner: str) -> dict[str, Any]:

@@ -38,7 +38,8 @@ class TemporalConvNet(nn.Module):
     """Dilated / strided temporal convolutions with residual blocks, official key names.
 
     Args (official names): ``num_joints_in``, ``in_features`` (2 for x, y), ``num_joints_out``
-    (must equal ``num_joints_in``: the lift head predicts the input joints), ``filter_widths``
+    (the joints the lift head predicts; may differ from the input's, e.g. VideoPose3D's COCO-17 in,
+    H36M-17 out, or 16 Stacked Hourglass joints in, 17 out), ``filter_widths``
     (odd; one expansion layer then one residual block per further width; the receptive field is
     their product), ``causal`` (look only at past frames), ``dropout``, ``channels``, ``dense``
     (undilated wide kernels, the paper's ablation; not with ``mode='window'``). posezoo's
@@ -58,10 +59,7 @@ class TemporalConvNet(nn.Module):
         filter_widths = tuple(int(fw) for fw in filter_widths)
         if not filter_widths or any(fw < 1 or fw % 2 == 0 for fw in filter_widths):
             raise ValueError(f"filter_widths must be a non-empty list of odd widths, got {list(filter_widths)}")
-        if num_joints_out != num_joints_in:
-            raise ValueError(f"num_joints_out ({num_joints_out}) must equal num_joints_in ({num_joints_in}): "
-                             "posezoo's lift head predicts the input joints")
-        self.num_joints = num_joints_in
+        self.num_joints, self.num_joints_out = num_joints_in, num_joints_out
         self.dim_in = in_features
         self.in_channels = channels
         self.filter_widths = filter_widths

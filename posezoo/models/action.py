@@ -80,13 +80,18 @@ class ActionHeadClassification(_ActionPool):
     def __init__(self, in_channels: int, num_joints: int = 17, num_classes: int = 60,
                  dropout_ratio: float = 0.0, hidden_dim: int = 2048, feature_layout: str = "joint"):
         super().__init__(in_channels, num_joints, dropout_ratio, feature_layout)
+        self.num_classes = num_classes
         self.bn = nn.BatchNorm1d(hidden_dim, momentum=0.1)
         self.relu = nn.ReLU(inplace=True)
         self.fc1 = nn.Linear(self.pooled_dim, hidden_dim)
         self.fc2 = nn.Linear(hidden_dim, num_classes)
 
+    def pre_logits(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, hidden_dim): the pooled clip features before the last linear layer."""
+        return self.relu(self.bn(self.fc1(self.pool(features))))
+
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.relu(self.bn(self.fc1(self.pool(features)))))
+        return self.fc2(self.pre_logits(features))
 
 
 @HEADS.register_module(name=["ActionHeadEmbed", "action-embed"])

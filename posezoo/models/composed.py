@@ -85,17 +85,21 @@ class PoseModel(nn.Module):
             raise KeyError(f"no head named {head['type']!r}; registered: {HEADS.names()}")
         backbone_args = resolve_args(backbone_cls, {k: v for k, v in backbone.items() if k != "type"}, "backbone")
         self.backbone = backbone_cls(**backbone_args)
+        self.config = {"backbone": {"type": backbone["type"], **backbone_args}}
+        self._set_head(head)
+        self.meta = dict(meta or {})
+
+    def _set_head(self, head: dict) -> None:
+        """Build ``head`` (a config with ``type``) on this backbone, taking what the backbone tells a
+        head (:data:`DERIVED_HEAD_ARGS`), and record its config."""
+        head_cls = HEADS.get(head["type"])
         head_params = inspect.signature(head_cls.__init__).parameters
         derived = {k: getattr(self.backbone, k) for k in DERIVED_HEAD_ARGS
                    if k in head_params and hasattr(self.backbone, k)}
         head_cfg = {k: v for k, v in head.items() if k != "type" and k not in derived}
         head_args = resolve_args(head_cls, {**head_cfg, **derived}, "head")
         self.head = head_cls(**head_args)
-        self.config = {
-            "backbone": {"type": backbone["type"], **backbone_args},
-            "head": {"type": head["type"], **{k: v for k, v in head_args.items() if k not in derived}},
-        }
-        self.meta = dict(meta or {})
+        self.config["head"] = {"type": head["type"], **{k: v for k, v in head_args.items() if k not in derived}}
 
     @property
     def max_frames(self) -> int | None:
@@ -137,3 +141,34 @@ class PoseModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> Any:
         return self.head(self.representation(x))
+
+    # timm's surface, for fine-tuning code written against timm models.
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The backbone's features (as :meth:`representation`)."""
+        return self.representation(x)
+
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> Any:
+        """The head on backbone features; ``pre_logits``: a classifier's pooled features before its
+        last layer (the features themselves for heads without one)."""
+        if pre_logits:
+            pool = getattr(self.head, "pre_logits", None)
+            return pool(features) if pool is not None else features
+        return self.head(features)
+
+    @property
+    def num_classes(self) -> int:
+        """Classes of a classification head; 0 for other heads (lift, mesh), as timm says for none."""
+        return int(getattr(self.head, "num_classes", 0))
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the classification head by a new, randomly initialised one with ``num_classes``
+        outputs (same head config otherwise), on the old head's device and dtype; the backbone is kept.
+        Heads without classes refuse: swap them with ``posezoo.create(name, head="action", num_classes=N)``."""
+        if "num_classes" not in inspect.signature(type(self.head).__init__).parameters:
+            raise TypeError(f"the {self.config['head']['type']} head has no classes to reset; build a classifier "
+                            f"with posezoo.create(..., head='action', num_classes={num_classes})")
+        if int(num_classes) < 1:
+            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        weight = next(self.head.parameters())
+        self._set_head({**self.config["head"], "num_classes": int(num_classes)})
+        self.head.to(device=weight.device, dtype=weight.dtype)

@@ -201,8 +201,9 @@ def test_atomic_put_and_resume_choice(tmp_path):
     torn.write_bytes(good.read_bytes()[:50])  # what a non-atomic writer leaves when killed
     (tmp_path / "last_checkpoint").write_text(str(torn))
     (tmp_path / ".iter_6.pth.abc.tmp").write_bytes(b"partial")
+    (tmp_path / ".iter_8.pth.x1y2.tmp.pth").write_bytes(b"partial")  # the older kept-suffix name (issue 13)
     assert resume_checkpoint(tmp_path) == str(good)
-    assert not list(tmp_path.glob(".*.tmp"))
+    assert not list(tmp_path.glob(".*.tmp*"))
 
 
 def test_checks_before_training(tmp_path, data_dir):
@@ -287,6 +288,7 @@ def test_runs_in_one_process_log_to_their_own_files(tmp_path, data_dir, monkeypa
     logs = [Path(r.logger.log_file) for r in runners]
     assert logs[0].parent.parent == tmp_path / "w0" and logs[1].parent.parent == tmp_path / "w1"
 
+
 TINY_TCN = dict(name="tcn-27f-lift", channels=16, filter_widths=[3, 3], mode="window")
 
 
@@ -321,7 +323,7 @@ def test_validation_reproduces_in_test_tool(tmp_path, data_dir):
     for checkpoint, expect in ((work / "iter_4.safetensors", validated[4]),
                                (work / "iter_2.safetensors", validated[2]), (work / "best", best)):
         got = tool.main([str(config), "--checkpoint", str(checkpoint), "--work-dir", str(tmp_path / "test"),
-                         "--out", str(tmp_path / "results.json"), "--trust-checkpoint"])
+                         "--out", str(tmp_path / "results.json")])
         assert got["metrics"]["pose/mpjpe"]["value"] == pytest.approx(expect, rel=1e-5), checkpoint
 
 

@@ -204,9 +204,10 @@ def _readable(path: Path) -> bool:
 
 def resume_checkpoint(work_dir: str | os.PathLike) -> str | None:
     """The checkpoint to resume from: ``last_checkpoint``'s target if it is complete, else the newest
-    complete ``iter_N.pth``. Leftover temp files of an interrupted write are removed."""
+    complete ``iter_N.pth``. Leftover temp files of an interrupted write are removed: ``.<name>.<random>.tmp``
+    and ``.<name>.<random>.tmp<suffix>`` (a kept suffix; earlier posezoo wrote checkpoints so)."""
     work_dir = Path(work_dir)
-    for tmp in work_dir.glob(".*.tmp"):
+    for tmp in work_dir.glob(".*.tmp*"):
         tmp.unlink(missing_ok=True)
     pointer = work_dir / "last_checkpoint"
     if pointer.is_file():

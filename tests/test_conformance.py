@@ -17,6 +17,7 @@ ENTRIES = sorted(all_entries())
 SMALL = {
     "DSTformer": dict(depth=1, dim_feat=16, dim_rep=16, num_heads=2, maxlen=9),
     "TemporalConvNet": dict(channels=32),
+    "FrameMLP": dict(channels=32),
     "MixSTE": dict(num_frame=9, embed_dim_ratio=16, depth=2, num_heads=2),
     "PoseFormer": dict(embed_dim_ratio=4, depth=1, num_heads=2),
     "PoseFormerV2": dict(embed_dim_ratio=4, depth=1, num_heads=2),

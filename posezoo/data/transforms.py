@@ -9,6 +9,7 @@ it under ``np.random.seed``.
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -76,6 +77,34 @@ def crop_scale(motion: np.ndarray, scale_range: Sequence[float] = (1, 1),
     return np.clip(result, -1, 1)
 
 
+def normalize_pose_frames(keypoints: np.ndarray, root: int = 0) -> np.ndarray:
+    """posezoo's ``pose-frame`` normalisation: each frame centred on its root joint and divided by
+    half the larger side of its joints' box, so the input says nothing of the image size, the
+    person's distance or where they stand. Used alike in training and in ``posezoo.lift``.
+
+    keypoints: (..., T, J, 3) x, y (any units, e.g. pixels) and confidence; joints with confidence
+    <= 0 are missing: left out of the box and set to (0, 0, 0). A frame whose root is missing is
+    centred on its box; a frame with fewer than 2 joints takes the median scale of the clip's other
+    frames. Returns float32 (..., T, J, 3), the confidence kept.
+    """
+    kp = np.asarray(keypoints)
+    kp = kp.astype(np.result_type(kp.dtype, np.float32), copy=False)
+    visible = kp[..., 2] > 0
+    xy = np.where(visible[..., None], kp[..., :2], np.nan)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN frames handled below
+        lo, hi = np.nanmin(xy, axis=-2), np.nanmax(xy, axis=-2)  # (..., T, 2)
+        scale = np.max(hi - lo, axis=-1) / 2  # (..., T)
+        scale = np.where((visible.sum(-1) >= 2) & (scale > 0), scale, np.nan)
+        fallback = np.nanmedian(scale, axis=-1, keepdims=True)
+    scale = np.where(np.isnan(scale), fallback, scale)
+    scale = np.where(np.isnan(scale) | (scale <= 0), 1.0, scale)
+    centre = np.where(visible[..., root, None], kp[..., root, :2], (lo + hi) / 2)
+    centre = np.where(np.isnan(centre), 0.0, centre)
+    out = np.concatenate([(kp[..., :2] - centre[..., None, :]) / scale[..., None, None], kp[..., 2:3]], axis=-1)
+    return np.where(visible[..., None], out, 0.0).astype(np.float32)
+
+
 def flip_pose(poses, layout: str | KeypointLayout = "h36m-17"):
     """Mirror (..., J, C) poses left-right (negate x, swap left/right joints); numpy or torch.
 
@@ -131,19 +160,29 @@ def interpolate_frames(frames: np.ndarray, positions: np.ndarray) -> np.ndarray:
 
 def mask_joints(x: np.ndarray, rng: np.random.Generator, mask_ratio: float = 0.05,
                 mask_T_ratio: float = 0.1) -> np.ndarray:
-    """MotionBERT's add_mask on one clip (T, J, C): zero all channels of each joint with
+    """MotionBERT's add_mask on clips (..., T, J, C): zero all channels of each joint with
     probability ``mask_ratio`` and of each whole frame with probability ``mask_T_ratio``.
     (The official batched version shares the frame mask across the batch; here it is per clip.)"""
     T, J = x.shape[-3], x.shape[-2]
-    keep = rng.random((T, J, 1)) > mask_ratio
-    keep_t = rng.random((T, 1, 1)) > mask_T_ratio
+    lead = x.shape[:-3]
+    keep = rng.random(lead + (T, J, 1)) > mask_ratio
+    keep_t = rng.random(lead + (T, 1, 1)) > mask_T_ratio
     return x * keep * keep_t
+
+
+def _interpolate_time(key: np.ndarray, frames: int) -> np.ndarray:
+    """Keyframes (..., K, J, C) -> (..., frames, J, C), linear, the first and last keyframes at the ends."""
+    positions = np.linspace(0, key.shape[-3] - 1, frames)
+    lo = np.floor(positions).astype(int)
+    hi = np.minimum(lo + 1, key.shape[-3] - 1)
+    a = (positions - lo)[:, None, None].astype(key.dtype)
+    return key[..., lo, :, :] * (1 - a) + key[..., hi, :, :] * a
 
 
 def add_noise_2d(x: np.ndarray, rng: np.random.Generator, mean=0.0, std=0.0, weight=1.0,
                  uniform_range: float = 0.06, jitter_std: float = 0.002, num_keyframes: int = 27,
-                 d2c: dict | None = None) -> np.ndarray:
-    """MotionBERT's Augmenter2D.add_noise on one clip x (T, J, C >= 2) -> (T, J, 3).
+                 d2c: dict | None = None, scale=1.0) -> np.ndarray:
+    """MotionBERT's Augmenter2D.add_noise on clips x (..., T, J, C >= 2) -> (..., T, J, 3).
 
     Per joint and keyframe, draw ``N(mean_j, std_j)`` with probability ``weight_j``, otherwise
     ``(U - 0.5) * uniform_range``; interpolate the keyframes linearly to T frames, add
@@ -152,23 +191,29 @@ def add_noise_2d(x: np.ndarray, rng: np.random.Generator, mean=0.0, std=0.0, wei
     (or 1) is kept. ``mean``/``std`` broadcast to (J, 2), ``weight`` to (J,). The official values
     live in MotionBERT's params/synthetic_noise.pth and params/d2c_params.pkl
     (see :func:`posezoo.data.readers.read_motionbert_noise_params`).
+
+    ``scale`` (a number, or one per clip over the leading dims) converts the official units (H36M
+    screen units, a person about 0.9 tall) to x's: the displacement is multiplied by it and ``d2c``
+    sees the displacement divided by it.
     """
-    T, J = x.shape[0], x.shape[1]
-    mean = np.broadcast_to(np.asarray(mean, dtype=np.float64), (J, 2))
-    std = np.broadcast_to(np.asarray(std, dtype=np.float64), (J, 2))
-    weight = np.broadcast_to(np.asarray(weight, dtype=np.float64), (J,))[:, None]
-    sel = rng.random((num_keyframes, J, 1))
-    gauss = rng.standard_normal((num_keyframes, J, 2)) * std + mean
-    unif = (rng.random((num_keyframes, J, 2)) - 0.5) * uniform_range
-    key = np.where(sel < weight, gauss, unif)
-    delta = interpolate_frames(key, np.linspace(0, num_keyframes - 1, T))
-    delta = delta + rng.standard_normal((T, J, 2)) * jitter_std
-    xy = x[..., :2] + delta
+    T, J = x.shape[-3], x.shape[-2]
+    lead = x.shape[:-3]
+    dtype = np.result_type(x.dtype, np.float32)
+    mean = np.broadcast_to(np.asarray(mean, dtype=dtype), (J, 2))
+    std = np.broadcast_to(np.asarray(std, dtype=dtype), (J, 2))
+    weight = np.broadcast_to(np.asarray(weight, dtype=dtype), (J,))[:, None]
+    sel = rng.random(lead + (num_keyframes, J, 1), dtype=dtype)
+    gauss = rng.standard_normal(lead + (num_keyframes, J, 2), dtype=dtype) * std + mean
+    unif = (rng.random(lead + (num_keyframes, J, 2), dtype=dtype) - 0.5) * uniform_range
+    delta = _interpolate_time(np.where(sel < weight, gauss, unif), T).astype(dtype, copy=False)
+    delta += rng.standard_normal(lead + (T, J, 2), dtype=dtype) * dtype.type(jitter_std)
+    scale = np.broadcast_to(np.asarray(scale, dtype), lead).reshape(lead + (1, 1, 1))
+    xy = x[..., :2] + delta * scale
     if d2c is None:
-        conf = x[..., 2:3] if x.shape[-1] > 2 else np.ones((T, J, 1))
+        conf = x[..., 2:3] if x.shape[-1] > 2 else np.ones(lead + (T, J, 1))
     else:
         d = np.linalg.norm(delta, axis=-1, keepdims=True)
-        conf = d2c["a"] / (d + d2c["a"]) + d2c["b"] * d + rng.standard_normal(d.shape) * d2c["s"] + d2c["m"]
+        conf = d2c["a"] / (d + d2c["a"]) + d2c["b"] * d + rng.standard_normal(d.shape, dtype=dtype) * d2c["s"] + d2c["m"]
         conf = np.clip(conf, 0, 1)
     return np.concatenate([xy, conf], axis=-1).astype(x.dtype)
 

@@ -8,11 +8,13 @@ default_hooks = dict(
     sampler_seed=dict(type="DistSamplerSeedHook"),
 )
 # DataCheckHook: data vs model before training; SafetensorsExportHook: iter_N.safetensors and the
-# last/ and best/ folders (posezoo.save format); RichProgressHook: progress bars.
+# last/ and best/ folders (posezoo.save format); RichProgressHook: progress bars;
+# LearningCurveHook: each validation's metrics vs training time in curve.csv.
 custom_hooks = [
     dict(type="DataCheckHook"),
     dict(type="SafetensorsExportHook"),
     dict(type="RichProgressHook"),
+    dict(type="LearningCurveHook"),
 ]
 env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0),
                dist_cfg=dict(backend="gloo"))

@@ -20,12 +20,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from posezoo import refine
 from posezoo._atomic import atomic_path, check_output
 from posezoo.errors import InputError
 from posezoo.keypoints import KeypointTracks, read_keypoints
 from posezoo.validate import check_device, check_lift_args, check_lift_model, check_poses, check_track
 
-DEFAULT_MODEL = "dstformer-xs-lift.mocap"
+DEFAULT_MODEL = "tcn-s-81f-lift.mocap"
 MAX_GAP = 10  # frames interpolated at most; a longer gap is refused
 
 
@@ -144,6 +145,7 @@ class Lifter:
         self.overlap = overlap if overlap is not None else (self.window // 4 if self.window else 0)
         self.layout = self.model.meta.get("layout", "h36m-17")  # of the input; the output's may differ
         self.output_layout = self.model.meta.get("output", {}).get("layout", self.layout)
+        self.normalisation = self.model.meta.get("input", {}).get("normalisation")
 
     def _forward(self, clips: torch.Tensor) -> torch.Tensor:
         outs = [self.model(chunk.to(self.device)).float().cpu() for chunk in clips.split(self.batch_size)]
@@ -197,7 +199,7 @@ def load_trained(name: str) -> torch.nn.Module:
 def lift(keypoints: str | os.PathLike | KeypointTracks | np.ndarray, layout: str | None = None,
          image_size: tuple[int, int] | None = None, model: str | torch.nn.Module | Lifter = DEFAULT_MODEL,
          flip: bool = False, max_gap: int = MAX_GAP, scale: bool = False, device: str = "cpu",
-         fps: float | None = None) -> LiftResult:
+         fps: float | None = None, rigid_bones: bool = True, smooth: int | None = None) -> LiftResult:
     """Lift 2D keypoints in pixels to 3D with ``model``.
 
     Args:
@@ -208,6 +210,9 @@ def lift(keypoints: str | os.PathLike | KeypointTracks | np.ndarray, layout: str
             bounding square (MotionBERT's crop_scale over the whole sequence).
         flip: average with the mirrored input's mirrored output (test-time augmentation).
         scale: rescale outputs given in normalised units to metres from bone lengths.
+        rigid_bones: give every bone the track's median length (:func:`posezoo.refine.rigid_bones`).
+        smooth: Savitzky-Golay window in frames (:func:`posezoo.refine.smooth`); None: about 0.3 s
+            at the input's fps (9 frames when it is unknown); 1 turns smoothing off.
     """
     from posezoo.data.layouts import convert_keypoints, get_layout
 
@@ -229,6 +234,8 @@ def lift(keypoints: str | os.PathLike | KeypointTracks | np.ndarray, layout: str
                         frame=lifter.model.meta.get("output", {}).get("frame", "camera"),
                         model=lifter.model.meta.get("weights") or lifter.model.meta.get("name") or "model",
                         fps=fps or tracks.fps, meta={"input_layout": tracks.layout, "source": tracks.source})
+    window = smoothing_window(result.fps) if smooth is None else int(smooth)
+    result.meta["refine"] = {"rigid_bones": bool(rigid_bones), "smooth_frames": window}
     for track_id, track in checked.items():  # checked before the model is loaded
         filled, was_missing = fill_gaps(track, max_gap)
         if not np.any(filled[..., 2] > 0):
@@ -236,7 +243,7 @@ def lift(keypoints: str | os.PathLike | KeypointTracks | np.ndarray, layout: str
         converted = convert_keypoints(filled, tracks.layout, source.name)
         confidence = converted[..., 2].copy()
         confidence[was_missing] = 0
-        x = _normalise(converted, size)
+        x = _normalise(converted, size, lifter.normalisation)
         if x.shape[-1] != lifter.model.backbone.dim_in:
             x = x[..., : lifter.model.backbone.dim_in]
         out = lifter.run(x)
@@ -244,6 +251,11 @@ def lift(keypoints: str | os.PathLike | KeypointTracks | np.ndarray, layout: str
             out = (out + target.flip(lifter.run(source.flip(x)))) / 2
         if scale and result.units == "normalised":
             out = out * metric_scale(out, target)
+        if lifter.model.meta.get("output", {}).get("root_relative"):
+            out = out - out[:, :1]  # the model's contract: the root exactly at 0
+        out = refine.smooth(out, window)
+        if rigid_bones and target.parents is not None:
+            out = refine.rigid_bones(out, target.parents)
         check_poses(out, f"{tracks.source or 'input'}: track {track_id}")
         result.poses[track_id] = out.astype(np.float32)
         result.confidence[track_id] = confidence.astype(np.float32)
@@ -251,6 +263,13 @@ def lift(keypoints: str | os.PathLike | KeypointTracks | np.ndarray, layout: str
     if scale and result.units == "normalised":
         result.units = "metres (scale from bone lengths)"
     return result
+
+
+def smoothing_window(fps: float | None, seconds: float = 0.3) -> int:
+    """An odd number of frames covering about ``seconds`` at ``fps`` (9 when fps is unknown)."""
+    if not fps or not np.isfinite(fps) or fps <= 0:
+        return 9
+    return max(1, int(round(seconds * fps)) // 2 * 2 + 1)
 
 
 def _as_tracks(keypoints, layout: str | None) -> KeypointTracks:
@@ -263,16 +282,19 @@ def _as_tracks(keypoints, layout: str | None) -> KeypointTracks:
     return tracks_from_array(np.asarray(keypoints), "array", layout)
 
 
-def _normalise(points: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
-    """(T, J, 3) pixels + confidence -> screen-normalised x, y (with the image size) or
+def _normalise(points: np.ndarray, size: tuple[int, int] | None, method: str | None = None) -> np.ndarray:
+    """(T, J, 3) pixels + confidence -> the model's input normalisation: ``pose-frame`` (each frame
+    on its own, no image size needed), else screen-normalised x, y (with the image size) or
     MotionBERT's crop_scale of the whole track (without); zero-confidence joints -> 0."""
-    from posezoo.data.transforms import crop_scale, normalize_screen_coordinates
+    from posezoo.data.transforms import crop_scale, normalize_pose_frames, normalize_screen_coordinates
 
+    if method == "pose-frame":
+        return normalize_pose_frames(points)
     if size is not None:
         out = normalize_screen_coordinates(points, *size)
     else:
         if np.count_nonzero(points[..., 2] > 0) < 4:
-            raise ValueError("fewer than 4 visible keypoints in the whole track; cannot normalise")
+            raise InputError("fewer than 4 visible keypoints in the whole track; cannot normalise")
         out = crop_scale(points, (1, 1))
     out = out.astype(np.float32)
     out[points[..., 2] <= 0] = 0

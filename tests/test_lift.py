@@ -137,13 +137,22 @@ def posezoo_root():
 def test_default_embedded_model_lifts_real_openpose_offline(tmp_path, monkeypatch):
     """The README's main job: the shipped weights, no network, real OpenPose tracks."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    result = posezoo.lift(posezoo_root() / "examples" / "treadmill_walk_openpose.npz")
+    from posezoo.losses import H36M_LIMBS
+
+    example = posezoo_root() / "examples" / "treadmill_walk_openpose.npz"
+    result = posezoo.lift(example)
     poses = result.poses[0]
-    assert result.model == "dstformer-xs-lift.mocap" and result.units == "m"
+    assert result.model == "tcn-s-81f-lift.mocap" and result.units == "m"
+    assert np.array_equal(poses[:, 0], np.zeros_like(poses[:, 0]))  # the pelvis exactly at the origin
     thigh = np.linalg.norm(poses[:, 1] - poses[:, 2], axis=-1)  # right hip -> knee, metres
-    assert 0.25 < np.median(thigh) < 0.65
+    assert np.ptp(thigh) < 1e-5 and 0.35 < thigh[0] < 0.52  # rigid bones of an adult's length
+    hips = np.linalg.norm(poses[:, 1] - poses[:, 4], axis=-1)
+    assert 0.2 < hips[0] < 0.32  # Human3.6M's hip joints (0.6 thigh apart), not the mocap markers'
     head_up = poses[:, 10, 1] < poses[:, 0, 1]  # camera y points down: the head is above the pelvis
     assert head_up.mean() > 0.95
+    raw = posezoo.lift(example, rigid_bones=False, smooth=1).poses[0]  # the model's own output
+    lengths = np.stack([np.linalg.norm(raw[:, a] - raw[:, b], axis=-1) for a, b in H36M_LIMBS], 1)
+    assert np.median(lengths.std(0) / lengths.mean(0)) < 0.10  # 6.3 % measured; the old default 12.5 %
 
 
 def test_tampered_embedded_weights_are_refused(monkeypatch, tmp_path):

@@ -10,6 +10,8 @@ default lifting model. Per model, over every clip of the file (720x720 px, 23.98
 - bone-length coefficient of variation (std / mean over frames, %) of each of the 16 H36M limbs;
   a real person's bones do not change length, so 0% is the ideal. Reported: median over limbs, and
   the median of the leg and of the arm limbs.
+- both for the model's own output and after posezoo.lift's refinement (smoothing, rigid bones:
+  posezoo/refine.py), which makes the CV 0 by construction;
 - jitter: mean acceleration ``|x[t+1] - 2 x[t] + x[t-1]|`` of the root-relative joints, mm/frame^2,
   next to the same statistic of ``--reference`` mocap walking clips resampled to the tracks' frame
   rate (real motion's own acceleration: what a smooth, correct output would show).
@@ -74,13 +76,17 @@ def reference_acceleration(path: Path, fps: float, match: str = "walk") -> float
     return float(np.mean(values))
 
 
-def evaluate(model: str, tracks: list[np.ndarray], layout: str, size: tuple[int, int]) -> dict:
+def evaluate(model: str, tracks: list[np.ndarray], layout: str, size: tuple[int, int], fps: float,
+             refined: bool) -> dict:
+    """Lift every track with ``model``: the model's own output (``refined=False``: no smoothing, free
+    bone lengths) or posezoo.lift's defaults (smoothing over ~0.3 s, bones at their median length)."""
     lifter = Lifter(model)
-    lifted = [posezoo.lift(points, layout=layout, image_size=size, model=lifter, scale=True).poses[0]
-              for points in tracks]
+    options = {} if refined else {"rigid_bones": False, "smooth": 1}
+    lifted = [posezoo.lift(points, layout=layout, image_size=size, model=lifter, scale=True, fps=fps,
+                           **options).poses[0] for points in tracks]
     cv = np.stack([bone_cv(p) for p in lifted]).mean(0)
-    return {"model": model, "cv": cv, "accel": float(np.mean([acceleration_mm(p) for p in lifted])),
-            "poses": lifted}
+    return {"model": f"{model} ({'posezoo.lift defaults' if refined else 'model only'})", "cv": cv,
+            "accel": float(np.mean([acceleration_mm(p) for p in lifted])), "poses": lifted}
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -96,7 +102,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         raise SystemExit(f"no such file: {args.data} (set POSEZOO_DATA or pass --data)")
     motion = read_motion_npz(args.data)
     tracks, fps = [motion.clip(i) for i in range(motion.num_clips)], float(motion.fps[0])
-    results = [evaluate(m, tracks, motion.layout.name, tuple(args.size)) for m in args.models]
+    results = [evaluate(m, tracks, motion.layout.name, tuple(args.size), fps, refined)
+               for m in args.models for refined in (False, True)]
     names = limb_names()
     legs = [i for i, n in enumerate(names) if any(k in n for k in LEGS)]
     arms = [i for i, n in enumerate(names) if any(k in n for k in ARMS)]
@@ -129,8 +136,7 @@ def plot(results: list[dict], names: list[str], path: Path) -> None:
         lengths = np.linalg.norm(poses[:, [a for a, _ in H36M_LIMBS]] - poses[:, [b for _, b in H36M_LIMBS]], axis=-1)
         for i in range(lengths.shape[1]):
             ax.plot(100 * lengths[:, i], lw=0.8, label=names[i])
-        source = Path(r["model"])
-        ax.set_title(source.parent.name if source.is_dir() else r["model"], fontsize=9)
+        ax.set_title(r["model"], fontsize=8)
         ax.set_xlabel("frame (3 clips)")
     axes[0][0].set_ylabel("limb length (cm)")
     fig.tight_layout()

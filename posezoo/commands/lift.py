@@ -20,6 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flip", action="store_true", help="flip test-time averaging")
     parser.add_argument("--scale", action="store_true", help="metric scale from bone lengths for normalised outputs")
     parser.add_argument("--max-gap", type=int, default=10, help="longest run of missing frames to interpolate")
+    parser.add_argument("--smooth", type=int, default=None, metavar="FRAMES",
+                        help="smoothing window (odd; default about 0.3 s at the input's fps; 1: off)")
+    parser.add_argument("--free-bones", action="store_true",
+                        help="keep the model's per-frame bone lengths (default: each bone at its median length)")
     parser.add_argument("--device", default="cpu")
 
 
@@ -40,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     with console.status(f"lifting {args.input}"):
         result = lift(args.input, layout=layout, image_size=tuple(args.size) if args.size else None,
                       model=args.model or DEFAULT_MODEL, flip=args.flip, max_gap=args.max_gap,
-                      scale=args.scale, device=args.device, fps=args.fps)
+                      scale=args.scale, device=args.device, fps=args.fps, smooth=args.smooth,
+                      rigid_bones=not args.free_bones)
     out = result.save(args.out)
     frames = len(result.frames)
     console.print(f"{len(result.poses)} track(s) x {frames} frames -> {out} "

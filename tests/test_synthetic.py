@@ -1,0 +1,163 @@
+"""Mocap made to look like detections: H36M retargeting, detector noise, pose-frame normalisation,
+the batched synthetic lifting dataset, and posezoo.lift on a pose-frame model."""
+import numpy as np
+import pytest
+import torch
+
+from posezoo.data import retarget as R
+from posezoo.data import transforms as T
+from posezoo.data.layouts import convert_keypoints
+from posezoo.data.readers import read_motion_npz
+from posezoo.data.synthetic import SyntheticLiftDataset, view_batch, DEFAULT_AUGMENT
+
+
+def _dist(x, a, b):
+    return np.linalg.norm(x[..., a, :] - x[..., b, :], axis=-1)
+
+
+@pytest.fixture(scope="module")
+def mocap_clips(data_dir):
+    """Two clips of each shared mocap skeleton in h36m-17 (by name), (C, 24, 17, 3) metres."""
+    clips = []
+    for name in ("bandai1", "cmu", "deepmimic"):
+        f = read_motion_npz(data_dir / f"{name}.npz")
+        for ci in (0, 1):
+            clips.append(convert_keypoints(f.clip(ci)[:24].astype(np.float32), f.layout.name, "h36m-17"))
+    return np.stack(clips)
+
+
+def test_retarget_gives_h36m_proportions(mocap_clips):
+    x = R.retarget_h36m(mocap_clips)
+    assert np.allclose(R.thigh_length(x), 0.452, atol=0.015)  # the H36M subjects' mean thigh (hips moved, knees kept)
+    thigh = 0.452  # the ratios are of the clip's thigh after scaling, before the hips moved
+    assert np.allclose(_dist(x, R.L_HIP, R.R_HIP) / thigh, 0.60, atol=1e-4)
+    assert np.allclose(_dist(x, R.L_SHOULDER, R.R_SHOULDER) / thigh, 0.67, atol=1e-4)
+    assert np.allclose(_dist(x, R.PELVIS, R.THORAX) / thigh, 1.10, atol=1e-4)
+    assert np.allclose(_dist(x, R.THORAX, R.NOSE) / thigh, 0.27, atol=1e-4)
+    assert np.allclose(_dist(x, R.THORAX, R.HEAD) / thigh, 0.41, atol=1e-4)
+    assert np.allclose(x[..., R.PELVIS, :], (x[..., R.L_HIP, :] + x[..., R.R_HIP, :]) / 2, atol=1e-6)
+    assert np.allclose(x[..., R.THORAX, :], (x[..., R.L_SHOULDER, :] + x[..., R.R_SHOULDER, :]) / 2, atol=1e-6)
+    # knees and feet stay where the mocap put them (after the size change); arms move rigidly
+    pelvis = (mocap_clips[..., [R.L_HIP], :] + mocap_clips[..., [R.R_HIP], :]) / 2
+    scaled = pelvis + (mocap_clips - pelvis) * (0.452 / R.thigh_length(mocap_clips))[:, None, None, None]
+    assert np.allclose(x[..., [R.L_KNEE, R.R_ANKLE], :], scaled[..., [R.L_KNEE, R.R_ANKLE], :], atol=1e-5)
+    for a, b in ((R.L_ELBOW, R.L_WRIST), (R.R_SHOULDER, R.R_ELBOW), (R.L_KNEE, R.L_ANKLE)):
+        ratio = _dist(x, a, b) / _dist(mocap_clips, a, b)
+        assert np.allclose(ratio, ratio[:, :1], atol=1e-4)  # one scale per clip: the body size
+    # the face points sit in front of the thorax (the body's facing), the head above the nose
+    forward = R.facing(x)
+    assert np.all(np.sum((x[..., R.NOSE, :] - x[..., R.THORAX, :]) * forward, -1) > 0.05)
+    up = x[..., R.THORAX, :] - x[..., R.PELVIS, :]
+    assert np.all(np.sum((x[..., R.HEAD, :] - x[..., R.NOSE, :]) * up, -1) > 0)  # further up the body
+
+
+def test_retarget_per_clip_proportions_and_limb_scaling(mocap_clips):
+    rng = np.random.default_rng(0)
+    props = R.draw_proportions(rng, len(mocap_clips))
+    for key, (lo, hi) in R.PROPORTION_RANGES.items():
+        assert np.all((props[key] >= lo) & (props[key] <= hi))
+    x = R.retarget_h36m(mocap_clips, props)
+    assert np.allclose(R.thigh_length(x), props["thigh"], rtol=0.04)
+    width = _dist(x, R.L_HIP, R.R_HIP) / props["thigh"][:, None]
+    assert np.allclose(width, props["hip_width"][:, None], atol=1e-4)
+    upper = np.full((len(x), 4), 1.1)
+    lower = np.full((len(x), 4), 0.9)
+    y = R.scale_limbs(x, upper, lower)
+    assert np.allclose(_dist(y, R.R_HIP, R.R_KNEE), 1.1 * _dist(x, R.R_HIP, R.R_KNEE), rtol=1e-5)
+    assert np.allclose(_dist(y, R.L_ELBOW, R.L_WRIST), 0.9 * _dist(x, R.L_ELBOW, R.L_WRIST), rtol=1e-5)
+    assert np.array_equal(y[..., R.THORAX, :], x[..., R.THORAX, :])
+
+
+def test_pose_frame_normalisation_is_per_frame_invariant():
+    rng = np.random.default_rng(1)
+    kp = np.concatenate([rng.uniform(100, 500, (2, 6, 17, 2)), np.ones((2, 6, 17, 1))], -1)
+    moved = kp.copy()
+    moved[..., :2] = kp[..., :2] * rng.uniform(0.2, 5, (2, 6, 1, 1)) + rng.uniform(-900, 900, (2, 6, 1, 2))
+    a, b = T.normalize_pose_frames(kp), T.normalize_pose_frames(moved)
+    assert np.allclose(a, b, atol=1e-5)  # translation and scale of each frame are gone
+    assert np.allclose(a[..., 0, :2], 0)  # the pelvis at the origin
+    assert np.allclose(np.max(a[..., :2].max(-2) - a[..., :2].min(-2), -1), 2.0)  # box's larger side = 2
+    missing = kp.copy()
+    missing[0, 1, 5, 2] = 0  # one joint missing: zero, left out of the box
+    missing[0, 2, 0, 2] = 0  # the pelvis missing: centred on the box
+    missing[0, 3, 1:, 2] = 0  # one joint left: the clip's median scale
+    out = T.normalize_pose_frames(missing)
+    assert np.array_equal(out[0, 1, 5], [0, 0, 0])
+    box = out[0, 2, 1:, :2]
+    assert np.allclose((box.max(0) + box.min(0)) / 2, 0, atol=1e-6)
+    assert np.isfinite(out).all() and np.allclose(out[0, 3, 0], [0, 0, 1])
+
+
+def test_batched_noise_matches_its_units():
+    rng = np.random.default_rng(2)
+    x = np.zeros((64, 30, 17, 3), np.float32)
+    x[..., 2] = 1
+    quiet = T.add_noise_2d(x, rng, std=0.01, jitter_std=0.0)
+    loud = T.add_noise_2d(x, np.random.default_rng(2), std=0.01, jitter_std=0.0, scale=3.0)
+    assert quiet.shape == (64, 30, 17, 3) and quiet.dtype == np.float32
+    assert np.allclose(loud[..., :2], 3 * quiet[..., :2], atol=1e-6)
+    assert 0.007 < np.std(quiet[..., :2]) < 0.013
+    # confidence comes from the displacement in the official units, whatever the scale
+    d2c = dict(a=0.028, b=1.1, m=0.0, s=0.0)
+    c1 = T.add_noise_2d(x, np.random.default_rng(3), std=0.01, jitter_std=0.0, d2c=d2c)
+    c3 = T.add_noise_2d(x, np.random.default_rng(3), std=0.01, jitter_std=0.0, d2c=d2c, scale=3.0)
+    assert np.allclose(c1[..., 2], c3[..., 2], atol=1e-6) and c1[..., 2].min() < 0.9
+
+
+def test_views_see_the_subject_from_in_front_of_the_lens(mocap_clips):
+    rng = np.random.default_rng(4)
+    world = R.retarget_h36m(mocap_clips)
+    points = view_batch(world, rng, DEFAULT_AUGMENT)
+    assert points.shape == world.shape
+    assert np.all(points[..., 2] > 1.0)  # every joint in front of the camera, > 1 m away
+    assert np.allclose(_dist(points, R.L_HIP, R.R_KNEE), _dist(world, R.L_HIP, R.R_KNEE), atol=1e-4)  # rigid
+    xy = points[..., :2] / points[..., 2:]
+    assert np.all(np.abs(xy.mean(axis=(1, 2))) < 0.5)  # the subject is near the optical axis
+    head_up = points[..., R.HEAD, 1] < points[..., R.L_ANKLE, 1]  # image y points down
+    assert head_up.mean() > 0.9
+
+
+def test_synthetic_dataset_batches(data_dir):
+    files = [str(data_dir / "deepmimic.npz"), str(data_dir / "bandai1.npz")]
+    train = SyntheticLiftDataset(files, frames=27, split="train", file_weights=[0.5, 0.5])
+    items = train.__getitems__(list(range(32)))
+    assert len(items) == 32
+    assert items[0]["inputs"].shape == (27, 17, 3) and items[0]["target"].shape == (1, 17, 3)
+    inputs = torch.stack([i["inputs"] for i in items])
+    target = torch.stack([i["target"] for i in items])
+    assert torch.isfinite(inputs).all() and torch.all(target[..., 0, :] == 0)
+    assert inputs[..., 2].min() >= 0 and inputs[..., 2].max() <= 1
+    assert (inputs[..., 2] == 0).any()  # dropped joints
+    assert torch.all(inputs[..., 2:][inputs[..., 2:] == 0] == 0)
+    missing = inputs[..., 2] == 0
+    assert torch.all(inputs[..., :2][missing] == 0)
+    bones = torch.linalg.norm(target[:, 0, 2] - target[:, 0, 1], dim=-1)  # thigh, metres
+    assert 0.3 < bones.min() and bones.max() < 0.6
+    again = train.__getitems__(list(range(32)))
+    assert torch.equal(again[5]["inputs"], items[5]["inputs"])  # seeded by the indices
+    assert not torch.equal(train.__getitems__(list(range(1, 33)))[0]["inputs"], items[1]["inputs"])
+
+    test = SyntheticLiftDataset(files, frames=27, target="all", split="test", test_windows=16)
+    assert len(test) == 16
+    single = test[7]
+    assert torch.equal(test.__getitems__([6, 7])[1]["inputs"], single["inputs"])  # fixed per index
+    assert single["target"].shape == (27, 17, 3) and single["meta"]["source"] in {"deepmimic.npz", "bandai1.npz"}
+    with pytest.raises(ValueError, match="unknown augment"):
+        SyntheticLiftDataset(files, augment=dict(nosie_level=(0, 1)))
+    with pytest.raises(ValueError, match="file_weights"):
+        SyntheticLiftDataset(files, file_weights=[1.0])
+
+
+def test_lift_uses_pose_frame_normalisation_and_zero_root(data_dir):
+    import posezoo
+
+    model = posezoo.create("tcn-s-81f-lift", channels=32, filter_widths=[3, 3]).eval()
+    rng = np.random.default_rng(5)
+    xy = rng.uniform(300, 400, (1, 17, 2)) + np.cumsum(rng.normal(0, 0.5, (40, 17, 2)), axis=0)  # slow motion
+    kp = np.concatenate([xy, rng.uniform(0.5, 1, (40, 17, 1))], -1)
+    big = kp.copy()
+    big[..., :2] = kp[..., :2] * 3 + 1000  # same person, closer and elsewhere in a bigger image
+    a = posezoo.lift(kp, layout="h36m-17", model=model)
+    b = posezoo.lift(big, layout="h36m-17", model=model, image_size=(4000, 3000))
+    assert np.allclose(a.poses[0], b.poses[0], atol=1e-5)  # no image size, no box: nothing changes
+    assert np.array_equal(a.poses[0][:, 0], np.zeros((40, 3), np.float32))

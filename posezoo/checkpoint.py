@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import struct
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -77,7 +78,8 @@ def torch_load(path: Path, safe_globals: Iterable = (), trusted: bool = False, h
                                 f"which are not safe to unpickle (they could run code), so it was not opened. {hint}.")
         error.unsafe_global = match.group(1) or match.group(2)
         raise error from None
-    except (EOFError, RuntimeError, zipfile.BadZipFile, ValueError, OSError) as exc:
+    except (EOFError, RuntimeError, zipfile.BadZipFile, ValueError, OSError, IndexError, KeyError, TypeError,
+            AttributeError, struct.error) as exc:  # what torch's unpickler raises on bytes that are no pickle
         raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (truncated or corrupted?): "
                               f"{_first_line(exc)}") from exc
 

@@ -333,6 +333,18 @@ def test_convert_bad_input(tmp_path, capsys, args, mention):
     assert "not safe" not in err and not out.exists()
 
 
+@pytest.mark.parametrize("data", [b"\x80\x02e.", b"\x80\x02t.", b"\x80\x02}q\x00h\x01."],
+                         ids=["pop empty stack (APPENDS)", "pop empty stack (TUPLE)", "missing memo (BINGET)"])
+def test_garbage_pickles_are_unreadable_checkpoints(tmp_path, capsys, data):
+    """Bytes that break torch's weights-only unpickler in other ways than UnpicklingError (IndexError,
+    KeyError): random bytes hit them now and then, and they were reported as internal errors."""
+    src = tmp_path / "best_epoch.bin"
+    src.write_bytes(data)
+    code, err = cli(capsys, "convert", "--family", "dstformer", src, tmp_path / "out.safetensors")
+    assert_one_line_error(code, err, str(src))
+    assert "not a readable PyTorch checkpoint" in err
+
+
 def test_convert_wrong_family_and_unwritable_output(tmp_path, capsys):
     src = tmp_path / "videopose3d.bin"
     torch.save({"model_pos": {"expand_conv.weight": torch.ones(1)}, "random_state": np.random.RandomState(0)}, src)

@@ -28,9 +28,14 @@ if TYPE_CHECKING:
     from posezoo.lifting import lift
 
 
+_SUBMODULES = ("registry",)  # for plugins: @posezoo.registry.BACKBONES.register_module()
+
+
 def __getattr__(name: str):
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f"posezoo.{name}")
     raise AttributeError(f"module 'posezoo' has no attribute {name!r}")

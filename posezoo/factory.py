@@ -5,6 +5,7 @@ import inspect
 import json
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from posezoo import __version__
 from posezoo._atomic import atomic_path
 from posezoo.checkpoint import CheckpointError, load_strict, read_weights, save_weights_atomic
 from posezoo.entries import ModelEntry, Weights, get_entry
-from posezoo.errors import InputError
+from posezoo.errors import InputError, PosezooWarning
 from posezoo.models.composed import DERIVED_HEAD_ARGS, PoseModel
 from posezoo.registry import BACKBONES, CONVERTERS, HEADS
 
@@ -230,7 +231,8 @@ def _load_published(model: PoseModel, entry: ModelEntry, weights: Weights) -> Po
 
 
 def read_config(folder: str | os.PathLike) -> dict:
-    """The ``config.json`` of a saved model, checked for format version and keys."""
+    """The ``config.json`` of a saved model, checked for format version and parts; keys this posezoo
+    does not know are dropped with a :class:`~posezoo.errors.PosezooWarning`."""
     path = Path(folder) / CONFIG_NAME
     if not path.is_file():
         raise FileNotFoundError(f"{folder} has no {CONFIG_NAME}: not a model saved by posezoo.save")
@@ -243,8 +245,10 @@ def read_config(folder: str | os.PathLike) -> dict:
         raise ValueError(f"{path} has format_version {version!r}; this posezoo ({__version__}) reads "
                          f"up to {FORMAT_VERSION}: upgrade posezoo")
     unknown = sorted(set(config) - CONFIG_KEYS)
-    if unknown:
-        raise ValueError(f"{path} has unknown keys {unknown}; expected {sorted(CONFIG_KEYS)}")
+    if unknown:  # a newer posezoo may add keys: read what this one knows, say what it skips
+        warnings.warn(f"{path} has unknown keys {unknown} (written by a newer posezoo?); ignored",
+                      PosezooWarning, stacklevel=2)
+        config = {k: v for k, v in config.items() if k in CONFIG_KEYS}
     model = config.get("model")
     if not isinstance(model, dict) or not {"backbone", "head"} <= set(model):
         raise ValueError(f"{path}: 'model' must hold 'backbone' and 'head' configs")

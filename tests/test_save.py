@@ -69,11 +69,16 @@ def test_newer_format_version_is_refused(saved):
         posezoo.create(folder)
 
 
-def test_unknown_keys_are_refused(saved):
-    _, folder = saved
+def test_unknown_keys_are_skipped_with_a_warning(saved):
+    """A config.json from a newer posezoo with one more key still loads (issue 15), and says so."""
+    from posezoo.errors import PosezooWarning
+
+    model, folder = saved
     _rewrite(folder, surprise=1)
-    with pytest.raises(ValueError, match=r"unknown keys \['surprise'\]"):
-        posezoo.create(folder)
+    with pytest.warns(PosezooWarning, match=r"unknown keys \['surprise'\].*ignored"):
+        again = posezoo.create(folder)
+    for key, value in model.state_dict().items():
+        assert torch.equal(again.state_dict()[key], value)
 
 
 def test_unregistered_type_is_refused(saved):

@@ -69,17 +69,15 @@ def ridge_floor(recipe: str, options: dict, windows: int) -> dict:
     score it on its validation windows: MPJPE and P-MPJPE (mm)."""
     import numpy as np
 
-    from posezoo.data.synthetic import SyntheticLiftDataset
     from posezoo.engine.runner import load_config
     from posezoo.evaluation import functional as F
     from posezoo.evaluation.baselines import RidgeLifter
+    from posezoo.registry import DATASETS
 
     cfg = load_config(recipe, options)
 
     def frames_of(section: str, count: int | None) -> tuple:
-        spec = dict(cfg[section].dataset)
-        spec.pop("type")
-        data = SyntheticLiftDataset(**{**spec, "frames": 1, "target": "centre"})
+        data = DATASETS.build(dict(cfg[section].dataset, frames=1, target="centre"))
         indices = list(range(count or len(data)))
         items = [item for i in range(0, len(indices), 1024) for item in data.__getitems__(indices[i:i + 1024])]
         return (np.stack([it["inputs"][0].numpy() for it in items]),

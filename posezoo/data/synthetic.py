@@ -180,11 +180,10 @@ class SyntheticLiftDataset(_MocapClips):
         speed = rng.uniform(*self.augment["speed"], len(centres)) if self.train else np.ones(len(centres))
         offsets = (np.arange(self.frames) - self.frames // 2)[None] * speed[:, None]
         local = np.clip(centres[:, None] - self.starts[clip][:, None] + offsets, 0, self.lengths[clip][:, None] - 1)
-        lo = np.floor(local).astype(np.int64)
-        hi = np.minimum(lo + 1, self.lengths[clip][:, None] - 1)
-        a = (local - lo)[..., None, None].astype(np.float32)
-        base = self.starts[clip][:, None]
-        return self.motion[base + lo] * (1 - a) + self.motion[base + hi] * a, clip
+        # positions never pass a clip's last frame, so the next clip's first frame gets weight 0
+        positions = (self.starts[clip][:, None] + local).ravel()
+        world = T.interpolate_frames(self.motion, positions).astype(np.float32)
+        return world.reshape(len(centres), self.frames, *self.motion.shape[1:]), clip
 
     def generate(self, rng: np.random.Generator, centres: np.ndarray) -> dict[str, np.ndarray]:
         """One batch for window centres (N,) (global frame indices): inputs, target, clip indices."""

@@ -170,15 +170,6 @@ def mask_joints(x: np.ndarray, rng: np.random.Generator, mask_ratio: float = 0.0
     return x * keep * keep_t
 
 
-def _interpolate_time(key: np.ndarray, frames: int) -> np.ndarray:
-    """Keyframes (..., K, J, C) -> (..., frames, J, C), linear, the first and last keyframes at the ends."""
-    positions = np.linspace(0, key.shape[-3] - 1, frames)
-    lo = np.floor(positions).astype(int)
-    hi = np.minimum(lo + 1, key.shape[-3] - 1)
-    a = (positions - lo)[:, None, None].astype(key.dtype)
-    return key[..., lo, :, :] * (1 - a) + key[..., hi, :, :] * a
-
-
 def add_noise_2d(x: np.ndarray, rng: np.random.Generator, mean=0.0, std=0.0, weight=1.0,
                  uniform_range: float = 0.06, jitter_std: float = 0.002, num_keyframes: int = 27,
                  d2c: dict | None = None, scale=1.0) -> np.ndarray:
@@ -205,7 +196,8 @@ def add_noise_2d(x: np.ndarray, rng: np.random.Generator, mean=0.0, std=0.0, wei
     sel = rng.random(lead + (num_keyframes, J, 1), dtype=dtype)
     gauss = rng.standard_normal(lead + (num_keyframes, J, 2), dtype=dtype) * std + mean
     unif = (rng.random(lead + (num_keyframes, J, 2), dtype=dtype) - 0.5) * uniform_range
-    delta = _interpolate_time(np.where(sel < weight, gauss, unif), T).astype(dtype, copy=False)
+    keyframes = np.moveaxis(np.where(sel < weight, gauss, unif), -3, 0)  # (K, ..., J, 2)
+    delta = np.moveaxis(interpolate_frames(keyframes, np.linspace(0, num_keyframes - 1, T)), 0, -3).astype(dtype)
     delta += rng.standard_normal(lead + (T, J, 2), dtype=dtype) * dtype.type(jitter_std)
     scale = np.broadcast_to(np.asarray(scale, dtype), lead).reshape(lead + (1, 1, 1))
     xy = x[..., :2] + delta * scale

@@ -78,10 +78,9 @@ class PoseModel(nn.Module):
     def __init__(self, backbone: dict, head: dict, meta: dict | None = None):
         super().__init__()
         backbone_cls = BACKBONES.get(backbone["type"])
-        head_cls = HEADS.get(head["type"])
         if backbone_cls is None:
             raise KeyError(f"no backbone named {backbone['type']!r}; registered: {BACKBONES.names()}")
-        if head_cls is None:
+        if HEADS.get(head["type"]) is None:  # before building the backbone
             raise KeyError(f"no head named {head['type']!r}; registered: {HEADS.names()}")
         backbone_args = resolve_args(backbone_cls, {k: v for k, v in backbone.items() if k != "type"}, "backbone")
         self.backbone = backbone_cls(**backbone_args)

@@ -2,6 +2,10 @@
 defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``; they are found by
 listing that package, so a new command needs no edit here. Commands import torch only when run.
 
+A module with ``TUNED_ALLOCATOR = True`` (training, testing) runs, when started from the command
+line, in a process re-executed with :func:`posezoo._runtime.reexec_with_tuned_allocator`; ``run``
+finds the command line's arguments in ``args.argv``.
+
 Errors, for ``posezoo`` and the scripts in ``tools/`` alike (:func:`run_guarded`): a problem with an
 input, argument or output prints one line ``PROG: error: MESSAGE`` and exits 2; an unexpected
 exception prints one line asking for a report and exits 1; ``--debug`` (or ``POSEZOO_DEBUG=1``)
@@ -45,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument(DEBUG_FLAG, action="store_true", default=argparse.SUPPRESS,
                              help="show the traceback of an error")
         module.add_arguments(command)
-        command.set_defaults(_run=module.run)
+        command.set_defaults(_run=module.run, _tuned_allocator=getattr(module, "TUNED_ALLOCATOR", False))
     return parser
 
 
@@ -101,6 +105,11 @@ def run_script(prog: str, main: Callable[[list[str] | None], object], argv: list
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if argv is None and args._tuned_allocator:
+        from posezoo._runtime import reexec_with_tuned_allocator
+
+        reexec_with_tuned_allocator()
+    args.argv = sys.argv[1:] if argv is None else list(argv)
     return run_guarded(f"posezoo {args.command}", lambda: args._run(args), args.debug)
 
 

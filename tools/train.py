@@ -1,4 +1,4 @@
-"""Train a posezoo model with mmengine's Runner.
+"""Train a posezoo model with mmengine's Runner: ``posezoo train`` run from a checkout.
 
     python tools/train.py CONFIG_OR_NAME [--work-dir D] [--resume] [--cfg-options k=v ...]
     torchrun --nproc_per_node=2 tools/train.py CONFIG_OR_NAME --launcher pytorch   # CPU: gloo
@@ -16,32 +16,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's posezoo first
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    from posezoo.engine.runner import DictAction
+def main(argv: list[str] | None = None) -> int:
+    from posezoo.commands import train
 
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("config", help="config file or recipe name")
-    p.add_argument("--work-dir", help="where logs and checkpoints go (default work_dirs/<recipe>)")
-    p.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint in the work_dir")
-    p.add_argument("--cfg-options", nargs="+", action=DictAction, default={}, help="override config keys, k=v")
-    p.add_argument("--launcher", choices=["none", "pytorch"], default="none", help="pytorch: under torchrun")
-    return p.parse_args(argv)
-
-
-def main(argv=None) -> None:
-    args = parse_args(argv)
-    from mmengine.runner import Runner
-
-    from posezoo.engine.runner import load_config, prepare, resume_checkpoint
-
-    cfg = prepare(load_config(args.config, args.cfg_options), args.work_dir, args.launcher)
-    if args.resume:
-        checkpoint = resume_checkpoint(cfg.work_dir)
-        if checkpoint is None:
-            print(f"--resume: no complete checkpoint in {cfg.work_dir}; starting from scratch", file=sys.stderr)
-        else:
-            cfg.resume, cfg.load_from = True, checkpoint
-    Runner.from_cfg(cfg).train()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    train.add_arguments(parser)
+    return train.run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
-"""What ``tools/train.py`` and ``tools/test.py`` share: recipes by name, checks before the Runner
-starts, choosing the checkpoint to resume from, and the results file."""
+"""What ``posezoo train`` and ``posezoo test`` (and their ``tools/`` wrappers) share: recipes by
+name, checks before the Runner starts, choosing the checkpoint to resume from, and the results file."""
 from __future__ import annotations
 
 import itertools
 import json
 import os
 import re
+import shlex
 import tempfile
 import zipfile
 from pathlib import Path
@@ -17,7 +18,7 @@ from mmengine.config import Config, DictAction
 from posezoo.engine import compat
 
 __all__ = ["DictAction", "load_config", "recipe_names", "check_paths", "prepare", "resume_checkpoint",
-           "results", "write_json"]
+           "portable_path", "portable_command", "results", "write_json"]
 
 
 def recipe_dir() -> Path:
@@ -218,8 +219,31 @@ def resume_checkpoint(work_dir: str | os.PathLike) -> str | None:
     return next((str(p) for p in candidates if _readable(p)), None)
 
 
-def results(runner, metrics: dict[str, float], checkpoint: str, command: str) -> dict:
-    """The results file: model, checkpoint, dataset, each metric with unit/protocol/dataset, command."""
+def portable_path(path: str | os.PathLike) -> str:
+    """``path`` as a results file records it: relative to the current directory when below it, else
+    its file name alone (no machine's absolute paths in files that get published)."""
+    path = Path(path)
+    if not path.is_absolute():
+        return path.as_posix()
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.name
+
+
+def portable_command(argv: list[str]) -> str:
+    """A command line as a results file records it: absolute paths (alone or after ``key=``) made
+    portable with :func:`portable_path`."""
+    def token(arg: str) -> str:
+        key, sep, value = arg.rpartition("=")
+        return f"{key}{sep}{portable_path(value)}" if os.path.isabs(value) else arg
+
+    return shlex.join(token(a) for a in argv)
+
+
+def results(runner, metrics: dict[str, float], checkpoint: str | os.PathLike, command: str) -> dict:
+    """The results file: model, checkpoint, dataset, each metric with unit/protocol/dataset, command
+    (paths as :func:`portable_path` writes them)."""
     from posezoo import __version__
     from posezoo.engine.hooks import task_of
 
@@ -232,7 +256,7 @@ def results(runner, metrics: dict[str, float], checkpoint: str, command: str) ->
     return {
         "model": pose_model.meta.get("name") or runner.cfg.recipe,
         "recipe": runner.cfg.recipe,
-        "checkpoint": str(checkpoint),
+        "checkpoint": portable_path(checkpoint),
         "dataset": "; ".join(datasets),
         "data": dict(getattr(runner.test_loop.dataloader.dataset, "metainfo", None) or {}).get("sources", []),
         "metrics": {key: {"value": float(value), **described.get(key, {"unit": "", "protocol": "", "dataset": ""})}

@@ -41,7 +41,8 @@ def test_alphapose_halpe_json(tmp_path):
 def test_openpose_folder(tmp_path):
     folder = tmp_path / "json"
     folder.mkdir()
-    pts = np.random.default_rng(1).uniform(0, 700, (3, 25, 3)).astype(np.float32)
+    pose = np.random.default_rng(1).uniform(0, 700, (25, 3))
+    pts = np.stack([pose + [5 * f, 0, 0] for f in range(3)]).astype(np.float32)  # moving right; ids -1: tracked
     for f in range(3):
         (folder / f"video_{f:012d}_keypoints.json").write_text(json.dumps(
             {"version": 1.3, "people": [{"person_id": [-1], "pose_keypoints_2d": _flat(pts[f])}]}))

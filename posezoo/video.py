@@ -1,0 +1,158 @@
+"""2D keypoints from a video file, a folder of images or a webcam.
+
+Frames are decoded with OpenCV (``cv2``, which mmengine already installs); people are found by
+MediaPipe's BlazePose, the optional ``video`` extra (``pip install "posezoo[video]"``): its legacy
+pose solution (``model_complexity=1``) whose weights ship inside the wheel, so it runs offline. It
+follows one person, the most prominent; frames where it finds nobody are left undetected (NaN) and
+:mod:`posezoo.tracking` starts a new track where the person followed changes. The result is a
+:class:`~posezoo.keypoints.KeypointTracks` in the ``mediapipe-33`` layout with the source's image
+size and frame rate, so no ``--size`` is needed.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from posezoo.errors import InputError, InputNotFoundError
+from posezoo.keypoints import KeypointTracks, frame_number, tracks_from_detections
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".webm", ".mkv", ".m4v")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+LAYOUT = "mediapipe-33"
+INSTALL_HINT = 'pip install "posezoo[video]" (MediaPipe\'s offline pose model; Python 3.10 to 3.12)'
+
+
+@dataclass
+class Frames:
+    """The decoded frames of one source: ``images`` yields (H, W, 3) uint8 RGB arrays."""
+
+    images: Iterator[np.ndarray]
+    image_size: tuple[int, int]  # (width, height) in pixels
+    fps: float | None
+    source: str
+    live: bool = False  # a webcam: Ctrl-C ends the recording
+
+
+def is_webcam(source: str | os.PathLike | int) -> bool:
+    """A webcam index: an int, or a string of digits that names no file."""
+    return isinstance(source, int) or (str(source).isdigit() and not Path(source).exists())
+
+
+def is_video_source(source: str | os.PathLike | int) -> bool:
+    """A webcam index, a video file (by suffix), or a folder of images without JSON files."""
+    if is_webcam(source):
+        return True
+    path = Path(source)
+    if path.is_dir():
+        return not any(path.glob("*.json")) and bool(_images(path))
+    return path.suffix.lower() in VIDEO_SUFFIXES
+
+
+def _images(folder: Path) -> list[Path]:
+    files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+    return sorted(files, key=lambda p: (frame_number(p.stem), p.name))
+
+
+def open_frames(source: str | os.PathLike | int) -> Frames:
+    """Open a video file, a folder of images (in the order of the numbers in their names) or a
+    webcam index; the first frame is decoded here, so an unreadable source fails at once."""
+    import cv2
+
+    if not is_webcam(source) and not Path(source).exists():
+        raise InputNotFoundError(f"video input not found: {source}")
+    if not is_webcam(source) and Path(source).is_dir():
+        return _image_folder(Path(source))
+    capture = cv2.VideoCapture(int(source) if is_webcam(source) else str(source))
+    name = f"webcam {int(source)}" if is_webcam(source) else str(source)
+    ok, first = capture.read() if capture.isOpened() else (False, None)
+    if not ok:
+        capture.release()
+        raise InputError(f"{name}: cannot read a video frame (not a video OpenCV can decode, or no such camera)")
+    fps = capture.get(cv2.CAP_PROP_FPS)
+
+    def images() -> Iterator[np.ndarray]:
+        try:
+            frame = first
+            while frame is not None:
+                yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+                ok, frame = capture.read()
+                frame = frame if ok else None
+        finally:
+            capture.release()
+
+    return Frames(images(), (first.shape[1], first.shape[0]), float(fps) if fps > 0 else None, name,
+                  live=is_webcam(source))
+
+
+def _image_folder(folder: Path) -> Frames:
+    import cv2
+
+    files = _images(folder)
+    if not files:
+        raise InputError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)}) and no keypoint JSON files")
+
+    def read(path: Path) -> np.ndarray:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise InputError(f"{path}: cannot read the image")
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+    first = read(files[0])
+    size = (first.shape[1], first.shape[0])
+
+    def images() -> Iterator[np.ndarray]:
+        yield first
+        for path in files[1:]:
+            image = read(path)
+            if (image.shape[1], image.shape[0]) != size:
+                raise InputError(f"{path}: {image.shape[1]} x {image.shape[0]} pixels, but the first image "
+                                 f"of the folder has {size[0]} x {size[1]}; one folder is one video")
+            yield image
+
+    return Frames(images(), size, None, str(folder))
+
+
+def _pose_solution():
+    """MediaPipe's legacy pose solution in video mode (landmarks tracked from frame to frame)."""
+    os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ start-up messages
+    try:
+        from mediapipe.python.solutions.pose import Pose
+    except ImportError as exc:
+        raise InputError(f"reading a video needs a 2D pose detector: {INSTALL_HINT} ({exc})") from None
+    return Pose(static_image_mode=False, model_complexity=1, min_detection_confidence=0.5)
+
+
+def detect_keypoints(frames: Frames) -> KeypointTracks:
+    """Find the person in each frame: tracks (T, 33, 3) of x, y pixels and MediaPipe's landmark
+    visibility as the confidence, on the timeline of ``frames`` (0 = the first decoded frame)."""
+    width, height = frames.image_size
+    detections: dict[int, list[np.ndarray]] = {}
+    count = 0
+    with _pose_solution() as pose:
+        try:
+            for count, image in enumerate(frames.images, start=1):
+                found = pose.process(image).pose_landmarks
+                if found is not None:
+                    points = np.array([(p.x * width, p.y * height, p.visibility) for p in found.landmark], np.float32)
+                    points[:, 2] = np.clip(points[:, 2], 0, 1)
+                    detections[count - 1] = [points]
+        except KeyboardInterrupt:
+            if not frames.live:
+                raise
+    if not detections:
+        raise InputError(f"{frames.source}: no person found in {count} frame(s)")
+    tracks = tracks_from_detections({f: [(d, None) for d in ds] for f, ds in detections.items()}, frames.source, LAYOUT)
+    tracks.image_size, tracks.fps = frames.image_size, frames.fps
+    return tracks
+
+
+def read_video(source: str | os.PathLike | int, layout: str | None = None) -> KeypointTracks:
+    """:func:`detect_keypoints` on :func:`open_frames` ``(source)``; ``layout`` may only confirm
+    the detector's ``mediapipe-33``."""
+    if layout not in (None, LAYOUT):
+        raise InputError(f"{source}: the video detector gives {LAYOUT} keypoints, not {layout}; drop --layout")
+    return detect_keypoints(open_frames(source))

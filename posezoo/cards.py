@@ -1,10 +1,15 @@
 """Model cards (the Hub's README.md) built from the templates in ``model_cards/``.
 
 Everything on a card comes from the model (``model.meta``: the skeleton contract of its entry), its
-registry entry and published weights (licence, source, citation, datasets), a measurement
-(parameters, GMACs) and a results file written by ``tools/test.py``; nothing is typed by hand.
+registry entry and published weights (license, source, citation, datasets), a measurement
+(parameters, GMACs) and a results file written by ``posezoo test``; nothing is typed by hand.
 
-Results file (JSON; ``tools/test.py --out results.json`` writes it)::
+The YAML front matter is huggingface_hub's :class:`~huggingface_hub.ModelCardData`: ``license`` (a
+Hub license id, else ``other`` + ``license_name``), ``library_name: posezoo``, ``pipeline_tag``,
+``tags``, ``datasets`` (Hub dataset ids only) and ``model-index`` eval results. The skeleton
+contract is in the card's body and in ``config.json``'s ``meta``.
+
+Results file (JSON; ``posezoo test --out results.json`` writes it)::
 
     {
       "model": "dstformer-lift.h36m-ft",              # what was evaluated
@@ -16,12 +21,16 @@ Results file (JSON; ``tools/test.py --out results.json`` writes it)::
     }
 
 Every metric needs a numeric ``value``, a ``unit`` and a non-empty ``protocol`` id (how the number
-was computed, e.g. ``h36m-p1`` = MPJPE after root alignment on S9/S11); ``dataset`` is optional.
+was computed, e.g. ``h36m-p1`` = MPJPE after root alignment on S9/S11); ``dataset`` is optional: a
+key of :data:`DATASETS` makes the metric a ``model-index`` eval result, any other label stays in the
+card's table only.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -33,14 +42,47 @@ from posezoo.entries import ModelEntry, Weights, get_entry
 
 LIBRARY = "posezoo"
 DEFAULT_TEMPLATE = "default.md"
-# Licence names of the registry -> Hub licence ids (https://huggingface.co/docs/hub/repositories-licenses).
-HUB_LICENCES = {"apache-2.0", "mit", "bsd-2-clause", "bsd-3-clause", "cc-by-4.0", "cc-by-nc-4.0",
+# Hub license ids (https://huggingface.co/docs/hub/repositories-licenses) the registry's licenses use.
+HUB_LICENSES = {"apache-2.0", "mit", "bsd-2-clause", "bsd-3-clause", "cc-by-4.0", "cc-by-nc-4.0",
                 "cc-by-sa-4.0", "cc-by-nc-sa-4.0", "gpl-3.0", "lgpl-3.0", "agpl-3.0", "openrail"}
-# Head type -> task id (card tags and the task of eval results).
-TASKS = {"LiftHead": "3d-human-pose-estimation", "ActionHeadClassification": "skeleton-based-action-recognition",
-         "ActionHeadEmbed": "skeleton-based-action-recognition", "SMPLRegressor": "human-mesh-recovery",
-         "PCTTokenizerHead": "pose-tokenization", "PCTClassifierHead": "2d-human-pose-estimation",
-         "TokenLiftHead": "3d-human-pose-estimation"}
+# Head type -> (Hub pipeline_tag, task tag). The Hub's pipeline tags (huggingface.js, tasks/src/pipelines.ts)
+# take images, video, text, audio or tables, none a skeleton sequence, so each is the nearest: graph-ml for
+# skeleton (a graph of joints) in, joints/mesh/codes out, where keypoint-detection would promise image input;
+# video-classification for labelling a clip of motion; keypoint-detection (subtask pose-estimation) for PCT's
+# classifier, which does take image features.
+TASKS = {"LiftHead": ("graph-ml", "3d-human-pose-estimation"),
+         "TokenLiftHead": ("graph-ml", "3d-human-pose-estimation"),
+         "ActionHeadClassification": ("video-classification", "skeleton-based-action-recognition"),
+         "ActionHeadEmbed": ("video-classification", "skeleton-based-action-recognition"),
+         "SMPLRegressor": ("graph-ml", "human-mesh-recovery"),
+         "PCTTokenizerHead": ("graph-ml", "pose-tokenization"),
+         "PCTClassifierHead": ("keypoint-detection", "2d-human-pose-estimation")}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset the registry's ``datasets`` and results files name by key."""
+
+    name: str
+    url: str
+    hub_id: str | None = None  # the Hub dataset repo of its owner, where there is one
+
+
+# None of these is published on the Hub by its owners (most are license-gated); third-party re-uploads are
+# not linked. Their keys still name them in eval results (model-index needs a dataset type).
+DATASETS = {
+    "h36m": Dataset("Human3.6M", "http://vision.imar.ro/human3.6m"),
+    "amass": Dataset("AMASS", "https://amass.is.tue.mpg.de"),
+    "posetrack": Dataset("PoseTrack", "https://posetrack.net"),
+    "instavariety": Dataset("InstaVariety", "https://github.com/akanazawa/human_dynamics"),
+    "coco": Dataset("COCO keypoints", "https://cocodataset.org"),
+    "ntu60": Dataset("NTU RGB+D 60", "https://rose1.ntu.edu.sg/dataset/actionRecognition/"),
+    "3dpw": Dataset("3DPW", "https://virtualhumans.mpi-inf.mpg.de/3DPW/"),
+    "bandai-namco-motion": Dataset("Bandai-Namco-Research-Motiondataset 1 and 2 (CC BY-NC 4.0)",
+                                   "https://github.com/BandaiNamcoResearchInc/Bandai-Namco-Research-Motiondataset"),
+    "cmu-mocap": Dataset("CMU Graphics Lab Motion Capture Database", "http://mocap.cs.cmu.edu"),
+    "deepmimic": Dataset("DeepMimic reference motions (MIT / zlib)", "https://github.com/xbpeng/DeepMimic"),
+}
 
 
 def template_dir() -> Path:
@@ -83,6 +125,9 @@ def clip_frames(model: torch.nn.Module) -> int:
 def model_stats(model: torch.nn.Module, frames: int | None = None) -> dict[str, Any]:
     """Parameter count and GMACs of one clip (1, T, J, C).
 
+    Not mmengine.analysis: its FlopAnalyzer counts ``aten::scaled_dot_product_attention`` as 0 (measured:
+    a 1-block DSTformer at T=27, 63.7 M MACs there vs 67.5 M here, the gap growing with T^2).
+
     GMACs are counted by :func:`posezoo.flops.count_flops` (FLOPs / 2 / 1e9; what is counted is in
     ``gmacs_note``) on a copy of the model built on the meta device (no memory, no compute): the
     same number a real forward on the CPU counts. ``gmacs`` is None, with the reason in
@@ -107,14 +152,25 @@ def model_stats(model: torch.nn.Module, frames: int | None = None) -> dict[str, 
     return stats
 
 
-def hub_licence(licence: str | None) -> dict[str, str]:
-    """Card-data licence fields for a registry licence name ("Apache-2.0" -> license: apache-2.0)."""
-    if not licence:
-        return {"license": "other", "license_name": "unknown"}
-    ident = licence.strip().lower()
-    if ident in HUB_LICENCES:
+def hub_license(license: str | None) -> dict[str, str]:
+    """Card-data license fields for a registry license ("Apache-2.0" -> license: apache-2.0). Any other
+    text gives ``license: other`` and a ``license_name`` id made of its first clause ("MIT (the code's);
+    trained on Human3.6M ..." -> "mit"); the card's body has the whole text."""
+    ident = (license or "").strip().lower()
+    if ident in HUB_LICENSES:
         return {"license": ident}
-    return {"license": "other", "license_name": licence}
+    first = re.split(r"[(;]", ident)[0]
+    return {"license": "other", "license_name": "-".join(re.findall(r"[a-z0-9.]+", first)) or "unknown"}
+
+
+def dataset_entries(keys) -> list[dict[str, str | None]]:
+    """Name, url and Hub id of each dataset key (a key :data:`DATASETS` lacks stands for itself)."""
+    out = []
+    for key in keys:
+        known = DATASETS.get(key)
+        out.append({"key": key, "name": known.name if known else key, "url": known.url if known else None,
+                    "hub_id": known.hub_id if known else None})
+    return out
 
 
 def _entry_of(meta: dict) -> tuple[ModelEntry | None, Weights | None]:
@@ -139,29 +195,29 @@ def card_context(model: torch.nn.Module, repo_id: str | None = None, results: st
     stats = model_stats(model, frames)
     config = model.config
     head_type = config["head"]["type"]
-    task = TASKS.get(head_type, "pose-estimation")
+    pipeline_tag, task = TASKS.get(head_type, ("graph-ml", "pose-estimation"))
     layout = meta.get("layout")
     joints = list(get_layout(layout).joints) if layout else [f"joint_{i}" for i in range(model.backbone.num_joints)]
     inp, out = meta.get("input") or {}, meta.get("output") or {}
     max_frames = getattr(model, "max_frames", None) or meta.get("max_frames")
-    weights_licence = (weights.licence if weights and weights.licence else None) or meta.get("licence")
-    code_licence = entry.licence if entry else meta.get("licence", "unknown")
+    weights_license = (weights.license if weights and weights.license else None) or meta.get("license")
+    code_license = entry.license if entry else meta.get("code_license") or meta.get("license", "unknown")
 
     data = load_results(results) if results is not None else None
     metrics = [{"key": key, **m, "dataset": m.get("dataset", "")} for key, m in (data or {}).get("metrics", {}).items()]
-    datasets = sorted({m["dataset"] for m in metrics if m["dataset"]} |
-                      set(weights.extra.get("datasets", []) if weights else []))
-    eval_results = [EvalResult(task_type=task, dataset_type=m["dataset"] or "unspecified",
-                               dataset_name=m["dataset"] or "unspecified", metric_type=m["key"],
-                               metric_value=m["value"], metric_name=f"{m['key']} ({m['unit']}, {m['protocol']})",
-                               metric_config=m["protocol"]) for m in metrics]
-    contract = {"name": name, "family": meta.get("family"), "layout": layout, "joints": joints,
-                "input": inp, "output": out, "max_frames": max_frames,
-                "params": stats["params"], "gmacs": stats["gmacs"], "gmacs_note": stats["gmacs_note"]}
+    trained = weights.extra.get("datasets", []) if weights else []
+    scored = [m for m in metrics if m["dataset"] in DATASETS]  # model-index wants a dataset id
+    eval_results = [EvalResult(task_type=pipeline_tag, task_name=task, metric_type=m["key"], metric_value=m["value"],
+                               dataset_type=DATASETS[m["dataset"]].hub_id or m["dataset"],
+                               dataset_name=DATASETS[m["dataset"]].name, metric_config=m["protocol"],
+                               metric_name=f"{m['key']} ({m['unit']}, {m['protocol']})") for m in scored]
+    hub_datasets = sorted({DATASETS[k].hub_id for k in [*trained, *(m["dataset"] for m in scored)]
+                           if k in DATASETS and DATASETS[k].hub_id})
     card_data = ModelCardData(
-        library_name=LIBRARY, tags=[LIBRARY, task, "skeleton", "human-motion", *([meta["family"]] if meta.get("family") else [])],
-        datasets=datasets or None, model_name=repo_id or name, eval_results=eval_results or None,
-        **hub_licence(weights_licence), posezoo=contract)
+        library_name=LIBRARY, pipeline_tag=pipeline_tag,
+        tags=[LIBRARY, task, "skeleton", "human-motion", *([meta["family"]] if meta.get("family") else [])],
+        datasets=hub_datasets or None, model_name=repo_id or name, eval_results=eval_results or None,
+        **hub_license(weights_license))
     variables = {
         "title": repo_id or name,
         "description": (weights.description if weights and weights.description else None)
@@ -171,7 +227,8 @@ def card_context(model: torch.nn.Module, repo_id: str | None = None, results: st
         "params": f"{stats['params']:,}",
         "compute": (f"{stats['gmacs']} GMACs {stats['gmacs_note']}" if stats["gmacs"] is not None
                     else stats["gmacs_note"]),
-        "weights_licence": weights_licence or "unknown", "code_licence": code_licence,
+        "weights_license": weights_license or "unknown", "code_license": code_license,
+        "training_data": dataset_entries(trained), "trained_on": (meta.get("data") or {}).get("sources") or [],
         "layout": layout or "unspecified", "joints": joints,
         "input_channels": model.backbone.dim_in,
         "input_normalisation": inp.get("normalisation"), "input_description": inp.get("description"),

@@ -24,7 +24,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-REQUIRED = ("family", "backbone", "head", "layout", "input", "output", "params", "licence")
+REQUIRED = ("family", "backbone", "head", "layout", "input", "output", "params", "license")
+# Keys spelled otherwise by earlier posezoo (registry files, config.json meta) -> today's spelling.
+LEGACY_KEYS = {"licence": "license", "code_licence": "code_license"}
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class Weights:
     filename: str = "model.safetensors"
     sha256: str | None = None
     source: str | None = None  # where the original (official) checkpoint comes from
-    licence: str | None = None
+    license: str | None = None
     description: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -54,7 +56,7 @@ class ModelEntry:
     input: dict  # {"normalisation": ..., "channels": [...], "description": ...}
     output: dict  # {"units": ..., "frame": ..., ...}
     params: int
-    licence: str
+    license: str
     max_frames: int | None = None
     description: str = ""
     citation: str = ""
@@ -78,7 +80,7 @@ class ModelEntry:
             "output": self.output,
             "max_frames": self.max_frames,
             "params": self.params,
-            "licence": self.licence,
+            "license": self.license,
             "citation": self.citation,
             "weights": {
                 f"{self.name}.{tag}": {k: v for k, v in w.__dict__.items() if v not in (None, {}, "")}
@@ -86,6 +88,16 @@ class ModelEntry:
             },
             **self.extra,
         }
+
+
+def current_keys(data: Any) -> Any:
+    """``data`` (dicts and lists, at any depth) with the keys of :data:`LEGACY_KEYS` renamed: files
+    written by an earlier posezoo read as today's (``licence`` -> ``license``)."""
+    if isinstance(data, dict):
+        return {LEGACY_KEYS.get(k, k): current_keys(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [current_keys(v) for v in data]
+    return data
 
 
 def entry_dirs() -> list[Path]:
@@ -104,6 +116,7 @@ def _parse_weights(tables: dict) -> dict[str, Weights]:
 
 
 def _parse(name: str, table: dict, source: str) -> ModelEntry:
+    table = current_keys(table)
     missing = [k for k in REQUIRED if k not in table]
     if missing:
         raise ValueError(f"entry {name!r} in {source} lacks {missing}")
@@ -137,7 +150,7 @@ def all_entries() -> dict[str, ModelEntry]:
         if name not in entries:
             raise ValueError(f"{source} adds weights to {name!r}, which no entry file defines")
         entry = entries[name]
-        added = _parse_weights(table["weights"])
+        added = _parse_weights(current_keys(table["weights"]))
         clash = sorted(set(added) & set(entry.weights))
         if clash:
             raise ValueError(f"weights {clash} of {name!r} defined in {entry.source_file} and {source}")

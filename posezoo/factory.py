@@ -14,7 +14,7 @@ import torch
 from posezoo import __version__
 from posezoo._atomic import atomic_path
 from posezoo.checkpoint import CheckpointError, load_strict, read_weights, save_weights_atomic
-from posezoo.entries import ModelEntry, Weights, get_entry
+from posezoo.entries import ModelEntry, Weights, all_entries, current_keys, get_entry
 from posezoo.errors import InputError, PosezooWarning
 from posezoo.models.composed import DERIVED_HEAD_ARGS, PoseModel
 from posezoo.registry import BACKBONES, CONVERTERS, HEADS
@@ -60,7 +60,7 @@ def _part_class(registry, name: str, kind: str) -> type:
 
 def _entry_meta(entry: ModelEntry) -> dict[str, Any]:
     return {"name": entry.name, "family": entry.family, "layout": entry.layout, "input": entry.input,
-            "output": entry.output, "max_frames": entry.max_frames, "licence": entry.licence}
+            "output": entry.output, "max_frames": entry.max_frames, "license": entry.license}
 
 
 def check_config_values(cls: type, values: dict[str, Any], owner: str) -> None:
@@ -232,7 +232,9 @@ def _load_published(model: PoseModel, entry: ModelEntry, weights: Weights) -> Po
 
 def read_config(folder: str | os.PathLike) -> dict:
     """The ``config.json`` of a saved model, checked for format version and parts; keys this posezoo
-    does not know are dropped with a :class:`~posezoo.errors.PosezooWarning`."""
+    does not know are dropped with a :class:`~posezoo.errors.PosezooWarning`. Files of an earlier
+    posezoo read as today's: :func:`~posezoo.entries.current_keys`, and ``architecture`` the entry
+    name where they wrote the class name."""
     path = Path(folder) / CONFIG_NAME
     if not path.is_file():
         raise FileNotFoundError(f"{folder} has no {CONFIG_NAME}: not a model saved by posezoo.save")
@@ -240,6 +242,11 @@ def read_config(folder: str | os.PathLike) -> dict:
         config = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(config, dict):
+        raise ValueError(f"{path} holds a JSON {type(config).__name__}, not an object")
+    config = current_keys(config)
+    if config.get("architecture") == PoseModel.__name__:
+        config["architecture"] = architecture(config.get("meta") or {})
     version = config.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ValueError(f"{path} has format_version {version!r}; this posezoo ({__version__}) reads "
@@ -267,6 +274,13 @@ def load_dir(folder: str | os.PathLike, **overrides: Any) -> PoseModel:
     return load_strict(model, read_weights(weights), source=str(weights))
 
 
+def architecture(meta: dict) -> str | None:
+    """The registry entry a model is rebuilt from (timm's ``architecture``), None for a model composed
+    otherwise (``create(backbone=, head=)``, a swapped head): its ``model`` config rebuilds it."""
+    name = meta.get("name")
+    return name if name in all_entries() else None
+
+
 def model_config_json(model: PoseModel) -> dict[str, Any]:
     """What ``config.json`` holds for ``model``."""
     return {
@@ -274,12 +288,14 @@ def model_config_json(model: PoseModel) -> dict[str, Any]:
         "library": "posezoo",
         "posezoo_version": __version__,
         "name": model.meta.get("name"),
-        "architecture": type(model).__name__,
+        "architecture": architecture(model.meta),
         "model": model.config,
         "meta": model.meta,
     }
 
 
+# Not huggingface_hub.PyTorchModelHubMixin: its from_pretrained loads with strict=False (missing keys pass
+# silently) and builds from any config; posezoo checks config.json against registered parts, loads strictly.
 def save(model: PoseModel, folder: str | os.PathLike) -> Path:
     """Write ``model.safetensors`` + ``config.json`` into ``folder`` (atomically, file by file)."""
     if not isinstance(model, PoseModel):

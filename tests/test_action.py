@@ -99,7 +99,7 @@ def test_entries_use_official_heads():
     assert embed.fc1.out_features == 2048 and embed.dropout.p == 0.1
     assert HEADS.get("action") is ActionHeadClassification and HEADS.get("action-embed") is ActionHeadEmbed
     entry, weights = get_entry("dstformer-action.ntu60-xsub")
-    assert weights.hf_hub_id == "posezoo/dstformer-action.ntu60-xsub" and weights.licence == "Apache-2.0"
+    assert weights.hf_hub_id == "posezoo/dstformer-action.ntu60-xsub" and weights.license == "Apache-2.0"
     assert "MB_ft_NTU60_xsub" in weights.source
     assert get_entry("dstformer-action.ntu60-xview")[1].hf_hub_id == "posezoo/dstformer-action.ntu60-xview"
 

@@ -27,7 +27,7 @@ def test_model_info_has_the_contract():
     assert info["layout"] == "h36m-17"
     assert info["max_frames"] == 243
     assert info["params"] == 42_466_317
-    assert info["licence"] == "Apache-2.0"
+    assert info["license"] == "Apache-2.0"
     assert info["input"]["normalisation"] == "motionbert-screen"
     assert info["output"]["units"]
     assert info["config"]["backbone"]["dim_feat"] == 512

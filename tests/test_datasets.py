@@ -165,7 +165,7 @@ def test_metainfo_and_training_randomness(data_dir):
     ds = MocapLiftDataset([data_dir / "bandai1.npz"], split="train", clip_len=27)
     info = ds.metainfo
     assert info["layout"] == "h36m-17" and info["joints"] == H36M_17.joints
-    assert info["sources"][0]["licence"] == "CC BY-NC 4.0"
+    assert info["sources"][0]["license"] == "CC BY-NC 4.0"
     np.random.seed(0)
     torch.manual_seed(0)
     first = ds[5]["inputs"]

@@ -126,7 +126,7 @@ def _run(recipe, options, tmp_path, monkeypatch, data):
 @pytest.mark.slow
 def test_tcn_h36m_recipe_end_to_end(tmp_path, monkeypatch, subjects, cameras):
     """tcn-27f-lift-h36m on VideoPose3D-format files: trains, validates, tests; the saved model's
-    meta names the data and its licence, and the results' label follows overridden files."""
+    meta names the data and its license, and the results' label follows overridden files."""
     import importlib.util
 
     from posezoo.engine.runner import recipe_dir
@@ -137,7 +137,7 @@ def test_tcn_h36m_recipe_end_to_end(tmp_path, monkeypatch, subjects, cameras):
                "model.model.channels": 32}
     work = _run("tcn-27f-lift-h36m", options, tmp_path, monkeypatch, data)
     saved = json.loads((work / "best" / "config.json").read_text())["meta"]
-    assert saved["licence"] == "Human3.6M licence (research only)" and saved["code_licence"] == "CC-BY-NC-4.0"
+    assert saved["license"] == "Human3.6M license (research only)" and saved["code_license"] == "CC-BY-NC-4.0"
     assert [s["file"] for s in saved["data"]["sources"]] == ["data_3d_h36m.npz", "data_2d_h36m_gt.npz", "cameras.pkl"]
     spec = importlib.util.spec_from_file_location("posezoo_test_tool", recipe_dir().parents[1] / "tools" / "test.py")
     tool = importlib.util.module_from_spec(spec)

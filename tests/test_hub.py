@@ -56,14 +56,15 @@ def tiny_entry(tmp_path, monkeypatch):
     monkeypatch.setattr(entries, "entry_dirs", lambda: [*real, folder])
     entries.all_entries.cache_clear()
 
-    def write(sha256: str | None = None, licence: str = "CC-BY-NC-4.0") -> None:
+    def write(sha256: str | None = None, license: str = "CC-BY-NC-4.0", key: str = "license") -> None:
         backbone = ", ".join(f"{k} = {v}" for k, v in {**TINY, "dim_in": 3, "num_joints": 17}.items())
         (folder / "tiny.toml").write_text(
             f'["tiny-lift"]\nfamily = "dstformer"\nbackbone = {{ type = "DSTformer", {backbone} }}\n'
             'head = { type = "LiftHead", dim_out = 3 }\nlayout = "h36m-17"\nmax_frames = 9\nparams = 1\n'
-            'licence = "Apache-2.0"\ncitation = "Tiny et al."\ninput = { normalisation = "motionbert-screen" }\n'
+            f'{key} = "Apache-2.0"\ncitation = "Tiny et al."\n'
+            'input = { normalisation = "motionbert-screen" }\n'
             'output = { units = "normalised", frame = "camera" }\n'
-            f'["tiny-lift".weights.test]\nhf_hub_id = "posezoo/tiny-lift.test"\nlicence = "{licence}"\n'
+            f'["tiny-lift".weights.test]\nhf_hub_id = "posezoo/tiny-lift.test"\n{key} = "{license}"\n'
             'source = "tiny release v0"\ndescription = "tiny weights for tests"\ndatasets = ["amass"]\n'
             + (f'sha256 = "{sha256}"\n' if sha256 else ""))
         entries.all_entries.cache_clear()
@@ -88,20 +89,24 @@ def test_export_folder_is_a_loadable_model_with_its_card(tmp_path):
     assert read_config(out)["model"] == model.config
     assert same_outputs(posezoo.create(str(out)), model)
 
-    card = ModelCard.load(out / "README.md")
+    card = ModelCard.load(out / "README.md")  # huggingface_hub's own parser
     data = card.data.to_dict()
     assert data["library_name"] == "posezoo" and data["license"] == "apache-2.0"
+    assert data["pipeline_tag"] == "graph-ml"  # nearest Hub task for skeleton in, joints out (posezoo.cards.TASKS)
     assert {"posezoo", "3d-human-pose-estimation", "dstformer"} <= set(data["tags"])
-    assert data["datasets"] == ["h36m"]
-    contract = data["posezoo"]
-    assert contract["layout"] == "h36m-17" and contract["joints"][0] == "pelvis" and len(contract["joints"]) == 17
-    assert contract["max_frames"] == 9 and contract["input"]["normalisation"] == "motionbert-screen"
-    assert contract["output"]["units"] == "normalised"
-    assert contract["params"] == sum(p.numel() for p in model.parameters())
-    assert contract["gmacs"] > 0 and "(1, 9, 17, 3)" in contract["gmacs_note"]
+    assert "datasets" not in data  # Hub dataset ids only: Human3.6M has none
+    assert "posezoo" not in data  # no custom top-level key: the contract is in the body and config.json
     metrics = {r.metric_type: r for r in card.data.eval_results}
     assert metrics["mpjpe"].metric_value == 37.2 and metrics["mpjpe"].metric_config == "h36m-p1"
     assert metrics["pmpjpe"].metric_config == "h36m-p2"
+    assert metrics["mpjpe"].dataset_type == "h36m" and metrics["mpjpe"].dataset_name == "Human3.6M"
+    assert metrics["mpjpe"].task_type == "graph-ml"
+    params = sum(p.numel() for p in model.parameters())
+    assert f"| Parameters | {params:,} |" in card.text and "GMACs per clip of shape (1, 9, 17, 3)" in card.text
+    assert "`h36m-17` (17 joints, in this order): 0 pelvis," in card.text and "**Max frames** T: 9." in card.text
+    config = json.loads((out / "config.json").read_text())
+    assert config["architecture"] == "dstformer-lift"  # the name it is rebuilt from, as timm's config.json
+    assert config["meta"]["layout"] == "h36m-17" and config["meta"]["input"]["normalisation"] == "motionbert-screen"
     assert "| mpjpe | 37.2 | mm | `h36m-p1` | h36m |" in card.text
     assert 'posezoo.create("hf-hub:posezoo/tiny")' in card.text
     assert "MotionBERT: A Unified Perspective" in card.text
@@ -129,19 +134,49 @@ def test_export_from_saved_folder_copies_files_and_results(tmp_path):
     assert "hand-written card" in (export_folder(saved, tmp_path / "up2") / "README.md").read_text()
 
 
-def test_card_template_and_weights_licence(tmp_path, tiny_entry):
-    tiny_entry(licence="CC-BY-NC-4.0")
+def test_card_template_and_weights_license(tmp_path, tiny_entry):
+    tiny_entry(license="CC-BY-NC-4.0")
     model = posezoo.create("tiny-lift")
     model.meta["weights"] = "tiny-lift.test"
     out = export_folder(model, tmp_path / "up")
     card = ModelCard.load(out / "README.md")
-    assert card.data.license == "cc-by-nc-4.0"  # the weights' licence, not the code's
-    assert "| Code licence | posezoo: Apache-2.0; original implementation: Apache-2.0 |" in card.text
-    assert card.data.datasets == ["amass"] and "tiny release v0" in card.text
+    assert card.data.license == "cc-by-nc-4.0"  # the weights' license, not the code's
+    assert "| Code license | posezoo: Apache-2.0; original implementation: Apache-2.0 |" in card.text
+    assert card.data.datasets is None and "[AMASS](https://amass.is.tue.mpg.de)" in card.text
+    assert "tiny release v0" in card.text
     template = tmp_path / "card.md"
     template.write_text("---\n{{ card_data }}\n---\n# {{ title }}: {{ params }} parameters, layout {{ layout }}\n")
     text = (export_folder(model, tmp_path / "up2", card=template) / "README.md").read_text()
     assert f"# tiny-lift.test: {sum(p.numel() for p in model.parameters()):,} parameters, layout h36m-17" in text
+
+
+def test_files_of_an_earlier_posezoo_read_as_today(tmp_path, tiny_entry):
+    """Registry files and config.json written with ``licence`` / ``code_licence`` and the class name
+    as ``architecture`` read with today's keys (posezoo.entries.current_keys, the one mapping)."""
+    tiny_entry(license="MIT", key="licence")
+    info = posezoo.model_info("tiny-lift.test")
+    assert info["license"] == "Apache-2.0" and info["weights"]["tiny-lift.test"]["license"] == "MIT"
+    saved = posezoo.save(tiny_model(), tmp_path / "old")
+    config = json.loads((saved / "config.json").read_text())
+    meta = config["meta"]
+    meta["licence"], meta["code_licence"] = meta.pop("license"), "MIT"
+    meta["data"] = {"sources": [{"file": "a.npz", "licence": "CC0-1.0"}], "licence": "CC0-1.0"}
+    (saved / "config.json").write_text(json.dumps({**config, "architecture": "PoseModel"}))
+    read = read_config(saved)
+    assert read["architecture"] == "dstformer-lift"
+    assert read["meta"]["license"] == "Apache-2.0" and read["meta"]["code_license"] == "MIT"
+    assert read["meta"]["data"] == {"sources": [{"file": "a.npz", "license": "CC0-1.0"}], "license": "CC0-1.0"}
+    assert "licence" not in json.dumps(read) and posezoo.create(str(saved)).meta["code_license"] == "MIT"
+
+
+def test_hub_license_fields():
+    from posezoo.cards import hub_license
+
+    assert hub_license("Apache-2.0") == {"license": "apache-2.0"}
+    assert hub_license("MIT (the repository's license); trained on Human3.6M, whose license restricts use") == \
+        {"license": "other", "license_name": "mit"}
+    assert hub_license("Human3.6M license (research only)") == {"license": "other", "license_name": "human3.6m-license"}
+    assert hub_license(None) == {"license": "other", "license_name": "unknown"}
 
 
 def test_cli_push_export(tmp_path, capsys):
@@ -354,7 +389,7 @@ def test_push_to_a_real_hub(tmp_path):
 # --- official weights and the conversion tool ---------------------------------------------------
 
 def test_official_weights_are_complete():
-    """Every published (not shipped) weight set names its source, licence, Hub repo and a converter."""
+    """Every published (not shipped) weight set names its source, license, Hub repo and a converter."""
     from posezoo.registry import CONVERTERS
 
     all_entries = entries.all_entries()
@@ -364,7 +399,7 @@ def test_official_weights_are_complete():
     assert "dstformer-lite-lift.pretrain" in published and "pct-tokenizer.coco-swin-base" in published
     for name, w in published.items():
         assert w.hf_hub_id == f"posezoo/{name}", name
-        assert w.source and w.licence, name
+        assert w.source and w.license, name
         converter = w.extra.get("converter", all_entries[name.split(".")[0]].family)
         assert CONVERTERS.get(converter) is not None, name
 

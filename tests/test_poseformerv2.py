@@ -163,4 +163,4 @@ def test_names_and_weights_tables():
         entry, weights = get_entry(f"{name}.h36m-cpn")
         assert weights.hf_hub_id == f"posezoo/{name}.h36m-cpn"
         assert weights.source and "drive.google.com" in weights.source
-        assert entry.licence == "MIT"
+        assert entry.license == "MIT"

@@ -180,7 +180,7 @@ def test_published_weights_are_listed():
     assert weights.source == "https://dl.fbaipublicfiles.com/video-pose-3d/pretrained_h36m_cpn.bin"
     assert weights.hf_hub_id == "posezoo/tcn-243f-lift.h36m-cpn"
     assert "46.8 mm" in weights.description
-    assert entry.licence == weights.licence == "CC-BY-NC-4.0"
+    assert entry.license == weights.license == "CC-BY-NC-4.0"
     assert entry.output["units"] == "m" and entry.output["root_relative"] is True
 
 

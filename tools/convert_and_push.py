@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _, weights = get_entry(args.name)
         if not args.dry_run and weights is not None and weights.extra.get("redistributable") is False:
-            raise ValueError(f"{args.name} is marked redistributable = false (licence: {weights.licence}); "
+            raise ValueError(f"{args.name} is marked redistributable = false (license: {weights.license}); "
                              "convert it with --dry-run for your own use, do not publish it")
         with tempfile.TemporaryDirectory(prefix="posezoo-convert-") as tmp:
             out = convert(args, Path(args.out or tmp))

@@ -1,11 +1,11 @@
-"""``posezoo info NAME``: an entry's config, skeleton contract, parameters, licence and weights."""
+"""``posezoo info NAME``: an entry's config, skeleton contract, parameters, license and weights."""
 from __future__ import annotations
 
 import argparse
 import json
 
 NAME = "info"
-HELP = "show a model's entry: config, joint layout, normalisation, units, params, licence, weights"
+HELP = "show a model's entry: config, joint layout, normalisation, units, params, license, weights"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,7 +16,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from posezoo.entries import model_info
 
+    from posezoo.precision import lift_dtype_note
+
     info = model_info(args.name)
+    info["lift_dtype"] = lift_dtype_note(list(info.get("weights") or {}))
     if args.json:
         print(json.dumps(info, indent=2))
         return 0

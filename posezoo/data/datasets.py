@@ -18,7 +18,7 @@ seeded with (seed, index, numpy's global generator, torch's initial seed), so mm
 epochs and workers differ.
 
 ``metainfo`` (read by mmengine's loops into ``dataset_meta``) gives the layout, its joints, the
-source files with their licences, and for action datasets the class names.
+source files with their licenses, and for action datasets the class names.
 """
 from __future__ import annotations
 
@@ -159,7 +159,7 @@ class _MocapClips:
     @property
     def metainfo(self) -> dict:
         return dict(layout=self.layout.name, joints=self.layout.joints, split=self.split,
-                    sources=[dict(file=f.path.name, source=f.meta.get("source"), licence=f.meta.get("license"))
+                    sources=[dict(file=f.path.name, source=f.meta.get("source"), license=f.meta.get("license"))
                              for f in self.files])
 
     def clip_length(self, fi: int, ci: int) -> int:
@@ -469,7 +469,7 @@ class NTUActionDataset:
                     meta=dict(frame_dir=str(ann["frame_dir"]), frames=int(ann["total_frames"])))
 
 
-H36M_LICENCE = "Human3.6M licence (research only)"
+H36M_LICENSE = "Human3.6M license (research only)"
 
 
 class _SequenceLiftDataset:
@@ -483,7 +483,7 @@ class _SequenceLiftDataset:
     @property
     def metainfo(self) -> dict:
         return dict(layout=self.layout.name, joints=self.layout.joints, split=self.split,
-                    sources=[dict(file=Path(str(f)).name, licence=self.licence) for f in self.source_files])
+                    sources=[dict(file=Path(str(f)).name, license=self.license) for f in self.source_files])
 
     def _make_windows(self, clip_len: int, stride: int | None, train: bool, seed: int,
                       flip: bool | None, corrupt: dict | None) -> None:
@@ -547,17 +547,17 @@ class MotionBERTH36MDataset(_SequenceLiftDataset):
     space, which is the pixel-aligned "2.5D" camera frame scaled to mm); ``"normalised"``: the
     official training target, ``joint3d_image`` normalised like the 2D (z * 2 / w), root-relative.
     ``meta`` keeps ``factor_2_5d`` (T,) per frame: the official evaluation computes mm as
-    ``normalised * width / 2 * factor_2_5d``. Item shapes as :class:`MocapLiftDataset`. ``licence``
-    labels the data in ``metainfo`` (the licence a model trained on it inherits).
+    ``normalised * width / 2 * factor_2_5d``. Item shapes as :class:`MocapLiftDataset`. ``license``
+    labels the data in ``metainfo`` (the license a model trained on it inherits).
     """
 
     def __init__(self, file, split: str = "train", clip_len: int = 243, stride: int | None = None,
                  target: str = "metres", seed: int = 0, flip: bool | None = None, corrupt: dict | None = None,
-                 licence: str = H36M_LICENCE):
+                 license: str = H36M_LICENSE):
         _check_split(split)
         if target not in ("metres", "normalised"):
             raise ValueError(f"target must be 'metres' or 'normalised', got {target!r}")
-        self.split, self.source_files, self.licence = split, [file], licence
+        self.split, self.source_files, self.license = split, [file], license
         d = read_motionbert_h36m(file)[split]
         wh = _resolution(d["camera_name"])
         w, h = wh[:, 0:1, None], wh[:, 1:2, None]
@@ -640,14 +640,14 @@ class VideoPose3DH36MDataset(_SequenceLiftDataset):
     (``metainfo`` too); VideoPose3D's own scripts drop S11 Directions altogether.
 
     Item shapes as :class:`MocapLiftDataset`; ``meta``: subject, action, camera, width, height.
-    ``licence`` labels the data in ``metainfo`` (the licence a model trained on it inherits).
+    ``license`` labels the data in ``metainfo`` (the license a model trained on it inherits).
     """
 
     def __init__(self, data_3d, data_2d, cameras, split: str = "train", subjects=None, actions=None,
                  clip_len: int = 243, stride: int | None = None, seed: int = 0, flip: bool | None = None,
-                 corrupt: dict | None = None, licence: str = H36M_LICENCE):
+                 corrupt: dict | None = None, license: str = H36M_LICENSE):
         _check_split(split)
-        self.split, self.source_files, self.licence = split, [data_3d, data_2d, cameras], licence
+        self.split, self.source_files, self.license = split, [data_3d, data_2d, cameras], license
         poses_3d = read_videopose3d_3d(data_3d)
         poses_2d, meta_2d = read_videopose3d_2d(data_2d)
         cams = read_h36m_cameras(cameras)

@@ -11,6 +11,7 @@ from mmengine.dist import master_only
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
+from posezoo.entries import current_keys
 from posezoo.registry import HOOKS
 
 
@@ -30,12 +31,12 @@ def export_model_dir(pose_model, state: dict[str, torch.Tensor], folder: str | P
 
 def training_data_meta(dataset) -> dict:
     """What a model trained on ``dataset`` records in ``meta["data"]``: the source files with their
-    licences (the dataset's ``metainfo["sources"]``), the split, and the licences the weights
-    inherit from that data (``"unknown"`` where a source names none)."""
+    licenses (the dataset's ``metainfo["sources"]``), the split, and the licenses
+    the weights inherit from that data (``"unknown"`` where a source names none)."""
     info = dict(getattr(dataset, "metainfo", None) or {})
-    sources = [dict(s) for s in info.get("sources") or []] or [{"file": type(dataset).__name__}]
-    licences = sorted({str(s.get("licence") or "unknown") for s in sources})
-    return {"sources": sources, "split": info.get("split"), "licence": "; ".join(licences)}
+    sources = [current_keys(dict(s)) for s in info.get("sources") or []] or [{"file": type(dataset).__name__}]
+    licenses = sorted({str(s.get("license") or "unknown") for s in sources})
+    return {"sources": sources, "split": info.get("split"), "license": "; ".join(licenses)}
 
 
 @HOOKS.register_module()
@@ -48,7 +49,7 @@ class SafetensorsExportHook(Hook):
     Every file is written atomically (temp file + ``os.replace``). Safetensors files whose ``.pth``
     CheckpointHook has deleted (``max_keep_ckpts``) are deleted too. Before training, the model's
     meta records the training data (:func:`training_data_meta`): ``meta["data"]``, and
-    ``meta["licence"]`` becomes the data's licence (the architecture's moves to ``code_licence``).
+    ``meta["license"]`` becomes the data's license (the architecture's moves to ``code_license``).
     """
 
     priority = "VERY_LOW"  # after EMAHook has swapped the EMA weights into the checkpoint
@@ -60,8 +61,8 @@ class SafetensorsExportHook(Hook):
     def before_train(self, runner) -> None:
         meta = task_of(runner).model.meta
         data = training_data_meta(runner.train_dataloader.dataset)
-        meta.setdefault("code_licence", meta.get("licence"))
-        meta.update(data=data, licence=data["licence"])
+        meta.setdefault("code_license", meta.get("license"))
+        meta.update(data=data, license=data["license"])
 
     def _which(self, runner) -> tuple[str | None, str]:
         """Which checkpoint CheckpointHook is writing: its path (from the message hub) and kind."""

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,18 +24,20 @@ import torch
 
 from posezoo import refine
 from posezoo._atomic import atomic_path, check_output
-from posezoo.errors import InputError
+from posezoo.errors import InputError, PosezooWarning
 from posezoo.keypoints import KeypointTracks, read_keypoints
 from posezoo.validate import check_device, check_lift_args, check_lift_model, check_poses, check_track
 
 DEFAULT_MODEL = "tcn-s-81f-lift.mocap"
 MAX_GAP = 10  # frames interpolated at most; a longer gap is refused
+_TENSOR = "_tensor"  # Lifter._forward's key for a model output that is one tensor
 
 
 @dataclass
 class LiftResult:
     """3D poses of each track. ``poses[id]``: (T, J, 3) float32; ``confidence[id]``: (T, J) the
-    input confidence after layout conversion (0 where a frame was interpolated)."""
+    input confidence after layout conversion (0 where a frame was interpolated); ``extras[name][id]``:
+    other per-frame outputs of the model (T, ...). The saved layout: docs/lift_output.md."""
 
     poses: dict[int, np.ndarray]
     confidence: dict[int, np.ndarray]
@@ -46,6 +50,8 @@ class LiftResult:
     fps: float | None = None
     inputs_2d: dict[int, np.ndarray] = field(default_factory=dict)  # (T, J, 3) pixels, model layout
     meta: dict[str, Any] = field(default_factory=dict)
+    image_size: tuple[int, int] | None = None  # (width, height) pixels of the 2D input, when known
+    extras: dict[str, dict[int, np.ndarray]] = field(default_factory=dict)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write ``.npz`` or ``.json`` atomically (a temp file renamed into place); refuses a bad
@@ -53,25 +59,29 @@ class LiftResult:
         path = Path(path)
         ids = sorted(self.poses)
         info = {"track_ids": ids, "joint_names": list(self.joint_names), "layout": self.layout,
-                "units": self.units, "frame": self.frame, "model": self.model, "fps": self.fps, **self.meta}
+                "units": self.units, "frame": self.frame, "model": self.model, "fps": self.fps,
+                "image_size": list(self.image_size) if self.image_size else None, **self.meta}
         check_output(path, (".npz", ".json"), "lift output")
         if not ids:
             raise InputError(f"lift output {path}: no tracks to write")
         for i in ids:
             check_poses(self.poses[i], f"lift output {path}: track {i}")
+        per_track = {"poses_3d": self.poses, "confidence": self.confidence, "keypoints_2d": self.inputs_2d,
+                     **self.extras}
         with atomic_path(path) as tmp:
             if path.suffix == ".json":
                 payload = {**info, "frames": self.frames.tolist(),
-                           "poses_3d": {str(i): self.poses[i].round(6).tolist() for i in ids},
-                           "confidence": {str(i): self.confidence[i].round(4).tolist() for i in ids}}
+                           **{key: {str(i): arrays[i].round(6).tolist() for i in ids}
+                              for key, arrays in per_track.items() if arrays}}
                 tmp.write_text(json.dumps(payload, allow_nan=False))
             elif path.suffix == ".npz":
+                stacked = {key: np.stack([arrays[i] for i in ids]) if arrays else np.zeros(0, np.float32)
+                           for key, arrays in per_track.items()}
                 with open(tmp, "wb") as f:
                     np.savez_compressed(
-                        f, poses_3d=np.stack([self.poses[i] for i in ids]),
-                        confidence=np.stack([self.confidence[i] for i in ids]), frames=self.frames,
-                        track_ids=np.array(ids), joint_names=np.array(self.joint_names),
-                        keypoints_2d=np.stack([self.inputs_2d[i] for i in ids]) if self.inputs_2d else np.zeros(0),
+                        f, **stacked, frames=self.frames, track_ids=np.array(ids),
+                        joint_names=np.array(self.joint_names),
+                        image_size=np.array(self.image_size or (), dtype=np.int64),
                         meta_json=np.array(json.dumps(info)))
         return path
 
@@ -147,25 +157,40 @@ class Lifter:
         self.output_layout = self.model.meta.get("output", {}).get("layout", self.layout)
         self.normalisation = self.model.meta.get("input", {}).get("normalisation")
 
-    def _forward(self, clips: torch.Tensor) -> torch.Tensor:
-        outs = [self.model(chunk.to(self.device)).float().cpu() for chunk in clips.split(self.batch_size)]
-        return torch.cat(outs)
+    def _forward(self, clips: torch.Tensor, progress: Callable[[int], None] | None = None,
+                 frames: int = 0) -> dict[str, np.ndarray]:
+        """clips (N, F, J, C) -> each model output (N, F, ...) float32 (a tensor output under
+        ``_TENSOR``), batch by batch; ``progress(k)`` after each batch, k of ``frames`` done."""
+        outs, done = [], 0
+        for chunk in clips.split(self.batch_size):
+            out = self.model(chunk.to(self.device))
+            outs.append({k: v.float().cpu() for k, v in (out.items() if isinstance(out, dict) else [(_TENSOR, out)])})
+            done += len(chunk)
+            if progress is not None:
+                progress(frames * done // len(clips))
+        return {k: torch.cat([o[k] for o in outs]).numpy() for k in outs[0]}
 
     @torch.inference_mode()
-    def run(self, x: np.ndarray) -> np.ndarray:
-        """x (T, J, C) normalised -> (T, J, 3)."""
+    def run(self, x: np.ndarray, progress: Callable[[int], None] | None = None) -> np.ndarray | dict[str, np.ndarray]:
+        """x (T, J, C) normalised -> (T, J, 3), or a dict of (T, ...) arrays for a model that returns a
+        dict (a mesh head); ``progress(k)`` after each batch, k of the T frames done."""
         seq = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
         T = len(seq)
         if self.fixed:  # centre-frame models: one edge-padded window per output frame
             half = self.fixed // 2
             padded = torch.cat([seq[:1].expand(half, -1, -1), seq, seq[-1:].expand(self.fixed - 1 - half, -1, -1)])
             windows = padded.unfold(0, self.fixed, 1).permute(0, 3, 1, 2)  # (T, F, J, C)
-            return self._forward(windows)[:, 0].numpy()
-        if self.window is None or T <= self.window:
-            return self._forward(seq[None])[0].numpy()
-        starts = window_starts(T, self.window, self.overlap)
-        clips = torch.stack([seq[s:s + self.window] for s in starts])
-        outs = self._forward(clips).numpy()
+            outs = {k: v[:, 0] for k, v in self._forward(windows, progress, T).items()}
+        elif self.window is None or T <= self.window:
+            outs = {k: v[0] for k, v in self._forward(seq[None], progress, T).items()}
+        else:
+            starts = window_starts(T, self.window, self.overlap)
+            clips = torch.stack([seq[s:s + self.window] for s in starts])
+            outs = {k: self._blend(v, starts, T) for k, v in self._forward(clips, progress, T).items()}
+        return outs[_TENSOR] if _TENSOR in outs else outs
+
+    def _blend(self, outs: np.ndarray, starts: list[int], T: int) -> np.ndarray:
+        """Window outputs (N, window, ...) starting at ``starts`` cross-faded into one (T, ...)."""
         weights = _blend_weights(self.window, self.overlap)
         total = np.zeros((T, *outs.shape[2:]), np.float32)
         norm = np.zeros(T, np.float32)
@@ -175,9 +200,9 @@ class Lifter:
                 w[: self.overlap] = 1  # nothing to fade from before the first window
             if start + self.window == T:
                 w[self.window - self.overlap:] = 1
-            total[start:start + self.window] += out * w[:, None, None]
+            total[start:start + self.window] += out * w.reshape(-1, *[1] * (out.ndim - 1))
             norm[start:start + self.window] += w
-        return total / norm[:, None, None]
+        return total / norm.reshape(-1, *[1] * (total.ndim - 1))
 
 
 def load_trained(name: str) -> torch.nn.Module:
@@ -199,20 +224,25 @@ def load_trained(name: str) -> torch.nn.Module:
 def lift(keypoints: str | os.PathLike | KeypointTracks | np.ndarray, layout: str | None = None,
          image_size: tuple[int, int] | None = None, model: str | torch.nn.Module | Lifter = DEFAULT_MODEL,
          flip: bool = False, max_gap: int = MAX_GAP, scale: bool = False, device: str = "cpu",
-         fps: float | None = None, rigid_bones: bool = True, smooth: int | None = None) -> LiftResult:
+         fps: float | None = None, rigid_bones: bool = True, smooth: int | None = None,
+         progress: Callable[[int, int], None] | None = None) -> LiftResult:
     """Lift 2D keypoints in pixels to 3D with ``model``.
 
     Args:
         keypoints: a keypoint file / OpenPose folder, tracks, or an array (T, J, 2|3) or (P, T, J, 2|3).
         layout: the input's keypoint layout (``coco-17``, ``halpe-26``, ``openpose-25``, ``h36m-17``,
             ``mediapipe-33``); detected from the file or joint count when unambiguous.
-        image_size: (width, height) in pixels; without it each track is normalised by its own
-            bounding square (MotionBERT's crop_scale over the whole sequence).
+        image_size: (width, height) in pixels, for models trained on screen coordinates; without it
+            those normalise each track by its own bounding square (MotionBERT's crop_scale over the
+            whole sequence) and a :class:`~posezoo.errors.PosezooWarning` says so. ``pose-frame``
+            models (the default) need none.
         flip: average with the mirrored input's mirrored output (test-time augmentation).
         scale: rescale outputs given in normalised units to metres from bone lengths.
         rigid_bones: give every bone the track's median length (:func:`posezoo.refine.rigid_bones`).
         smooth: Savitzky-Golay window in frames (:func:`posezoo.refine.smooth`); None: about 0.3 s
             at the input's fps (9 frames when it is unknown); 1 turns smoothing off.
+        progress: called as ``progress(frames done, total frames)``, over all tracks, as the lift
+            advances (the command line's progress bar); None: quiet.
     """
     from posezoo.data.layouts import convert_keypoints, get_layout
 
@@ -233,9 +263,20 @@ def lift(keypoints: str | os.PathLike | KeypointTracks | np.ndarray, layout: str
                         layout=target.name, units=lifter.model.meta.get("output", {}).get("units", "?"),
                         frame=lifter.model.meta.get("output", {}).get("frame", "camera"),
                         model=lifter.model.meta.get("weights") or lifter.model.meta.get("name") or "model",
-                        fps=fps or tracks.fps, meta={"input_layout": tracks.layout, "source": tracks.source})
+                        fps=fps or tracks.fps, image_size=size,
+                        meta={"input_layout": tracks.layout, "input_joint_names": list(source.joints),
+                              "source": tracks.source,
+                              "normalisation": _normalisation_used(lifter, size)})
     window = smoothing_window(result.fps) if smooth is None else int(smooth)
     result.meta["refine"] = {"rigid_bones": bool(rigid_bones), "smooth_frames": window}
+    passes, total, work = 1 + flip, sum(len(t) for t in checked.values()), 0  # work: frames x passes done
+
+    def advance(k: int) -> None:
+        progress((work + k) // passes, total)
+
+    report = advance if progress is not None else None
+    if progress is not None:
+        progress(0, total)
     for track_id, track in checked.items():  # checked before the model is loaded
         filled, was_missing = fill_gaps(track, max_gap)
         if not np.any(filled[..., 2] > 0):
@@ -246,9 +287,11 @@ def lift(keypoints: str | os.PathLike | KeypointTracks | np.ndarray, layout: str
         x = _normalise(converted, size, lifter.normalisation)
         if x.shape[-1] != lifter.model.backbone.dim_in:
             x = x[..., : lifter.model.backbone.dim_in]
-        out = lifter.run(x)
+        out = lifter.run(x, report)
+        work += len(x)
         if flip:
-            out = (out + target.flip(lifter.run(source.flip(x)))) / 2
+            out = (out + target.flip(lifter.run(source.flip(x), report))) / 2
+            work += len(x)
         if scale and result.units == "normalised":
             out = out * metric_scale(out, target)
         if lifter.model.meta.get("output", {}).get("root_relative"):
@@ -280,6 +323,20 @@ def _as_tracks(keypoints, layout: str | None) -> KeypointTracks:
     from posezoo.keypoints import tracks_from_array
 
     return tracks_from_array(np.asarray(keypoints), "array", layout)
+
+
+def _normalisation_used(lifter: Lifter, size: tuple[int, int] | None) -> str:
+    """What :func:`_normalise` does for ``lifter`` given ``size``: ``pose-frame``, ``screen`` or
+    ``crop-scale``; warns when a model trained on screen coordinates gets no image size."""
+    if lifter.normalisation == "pose-frame":
+        return "pose-frame"
+    if size is not None:
+        return "screen"
+    name = lifter.model.meta.get("weights") or lifter.model.meta.get("name") or "the model"
+    warnings.warn(f"no image size: {name} takes screen coordinates ({lifter.normalisation or 'unknown'}), so each "
+                  "track is normalised by its own bounding square instead (crop-scale), which changes the "
+                  "result; pass image_size=(W, H) (posezoo lift --size W H)", PosezooWarning, stacklevel=3)
+    return "crop-scale"
 
 
 def _normalise(points: np.ndarray, size: tuple[int, int] | None, method: str | None = None) -> np.ndarray:

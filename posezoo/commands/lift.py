@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Callable, Iterator
 
 NAME = "lift"
 HELP = "lift 2D keypoints (COCO/AlphaPose/OpenPose JSON, .npy/.npz, .csv) to 3D"
@@ -27,6 +29,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu")
 
 
+@contextlib.contextmanager
+def frames_progress(console, description: str) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar of the frames lifted (done / total over all tracks, frames/s), fed by
+    :func:`posezoo.lift`'s ``progress(done, total)``; shown on a terminal only."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
+    from rich.text import Text
+
+    class Rate(ProgressColumn):  # frames over the time since the lift's first report (model loaded)
+        def render(self, task) -> Text:
+            return Text(f"{task.completed / task.elapsed:,.0f} frames/s" if task.completed and task.elapsed else "")
+
+    def update(done: int, total: int) -> None:
+        bar.start_task(task)  # a no-op once started
+        bar.update(task, completed=done, total=total)
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"), Rate(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console, disable=not console.is_terminal) as bar:  # none in logs
+        task = bar.add_task(description, total=None, start=False)
+        yield update
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -41,11 +65,11 @@ def run(args: argparse.Namespace) -> int:
         check_render_args(args.render, fps=args.fps or 25.0)
     console = Console(stderr=True)
     layout = None if args.layout == "auto" else args.layout
-    with console.status(f"lifting {args.input}"):
+    with frames_progress(console, f"lifting {Path(args.input).name}") as progress:
         result = lift(args.input, layout=layout, image_size=tuple(args.size) if args.size else None,
                       model=args.model or DEFAULT_MODEL, flip=args.flip, max_gap=args.max_gap,
                       scale=args.scale, device=args.device, fps=args.fps, smooth=args.smooth,
-                      rigid_bones=not args.free_bones)
+                      rigid_bones=not args.free_bones, progress=progress)
     out = result.save(args.out)
     frames = len(result.frames)
     console.print(f"{len(result.poses)} track(s) x {frames} frames -> {out} "

@@ -109,6 +109,8 @@ def numpy_random_state_globals() -> list:
     ]
 
 
+# Not timm's load_state_dict/clean_state_dict (no model_pos container, no allow-list for its torch.load) nor
+# mmengine's _load_checkpoint revise_keys (regexes applied after a full unpickle).
 def _unwrap(obj: object, path: Path) -> dict[str, torch.Tensor]:
     if _is_state_dict(obj):
         return obj

@@ -88,6 +88,8 @@ def _hub_errors(what: str, revision: str | None, local_files_only: bool, hint: s
         raise HubError(f"{what}: {endpoint} answered HTTP {status}: {exc}") from exc
 
 
+# Not HfApi.verify_repo_checksums: absent from huggingface_hub 1.0 (our lower bound), it asks the Hub for the
+# revision's tree (no use offline) and cannot check a shipped file against the registry's sha256.
 def verify_file(path: str | os.PathLike, sha256: str | None = None, what: str | None = None) -> None:
     """Refuse a downloaded file whose content does not match ``sha256`` (when given) or the content
     hash the Hub sent for it. huggingface_hub stores each file as ``blobs/<etag>``: the etag is the
@@ -256,6 +258,7 @@ def card_ignore_patterns(api: HfApi, repo_id: str, revision: str | None, overwri
     return [CARD_NAME] if api.file_exists(repo_id, CARD_NAME, revision=revision) else []
 
 
+# Not ModelHubMixin.push_to_hub: it takes no endpoint and sends no library_name (timm's push is written so too).
 def push_to_hub(model_or_dir, repo_id: str, revision: str | None = None, private: bool = False,
                 commit_message: str = "Upload posezoo model", card=None, token: str | None = None,
                 endpoint: str | None = None, overwrite_card: bool = False,

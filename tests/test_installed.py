@@ -71,3 +71,18 @@ def test_train_and_test_from_an_installed_wheel(tmp_path):
     assert results["metrics"]["pose/mpjpe"]["value"] > 0
     assert results["checkpoint"] == f"work_dirs/{RECIPE}/last"  # relative to the cwd, not this machine's path
     assert str(tmp_path) not in (out / "results.json").read_text()
+
+
+def test_published_files_carry_no_machine_paths(tmp_path, monkeypatch):
+    """docs/ and what posezoo test writes name files relative to the cwd, never this machine's paths."""
+    from posezoo.engine.runner import portable_command, portable_path
+
+    for path in [ROOT / "docs" / "training.md", *(ROOT / "docs" / "results").glob("*.json")]:
+        text = path.read_text()
+        assert "/work/" not in text and "/tmp/" not in text, path
+    monkeypatch.chdir(tmp_path)
+    assert portable_path(tmp_path / "work_dirs" / "best") == "work_dirs/best"
+    assert portable_path("/elsewhere/ckpt.safetensors") == "ckpt.safetensors"
+    assert portable_command(["posezoo", "test", "r", "--checkpoint", str(tmp_path / "w" / "best"),
+                             f"test_dataloader.dataset.files={tmp_path}/a.npz"]) == \
+        "posezoo test r --checkpoint w/best test_dataloader.dataset.files=a.npz"

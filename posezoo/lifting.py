@@ -25,7 +25,7 @@ import torch
 from posezoo import refine
 from posezoo._atomic import atomic_path, check_output
 from posezoo.errors import InputError, PosezooWarning
-from posezoo.keypoints import KeypointTracks, read_keypoints
+from posezoo.keypoints import KeypointTracks, read_keypoints, select_person
 from posezoo.validate import check_device, check_lift_args, check_lift_model, check_poses, check_track
 
 DEFAULT_MODEL = "tcn-s-81f-lift.mocap"
@@ -225,11 +225,13 @@ def lift(keypoints: str | os.PathLike | KeypointTracks | np.ndarray, layout: str
          image_size: tuple[int, int] | None = None, model: str | torch.nn.Module | Lifter = DEFAULT_MODEL,
          flip: bool = False, max_gap: int = MAX_GAP, scale: bool = False, device: str = "cpu",
          fps: float | None = None, rigid_bones: bool = True, smooth: int | None = None,
-         progress: Callable[[int, int], None] | None = None) -> LiftResult:
+         progress: Callable[[int, int], None] | None = None,
+         person: int | str | None = None) -> LiftResult:
     """Lift 2D keypoints in pixels to 3D with ``model``.
 
     Args:
-        keypoints: a keypoint file / OpenPose folder, tracks, or an array (T, J, 2|3) or (P, T, J, 2|3).
+        keypoints: a keypoint file or folder, a video, image folder or webcam index (:mod:`posezoo.video`),
+            tracks, or an array (T, J, 2|3) or (P, T, J, 2|3).
         layout: the input's keypoint layout (``coco-17``, ``halpe-26``, ``openpose-25``, ``h36m-17``,
             ``mediapipe-33``); detected from the file or joint count when unambiguous.
         image_size: (width, height) in pixels, for models trained on screen coordinates; without it
@@ -243,10 +245,14 @@ def lift(keypoints: str | os.PathLike | KeypointTracks | np.ndarray, layout: str
             at the input's fps (9 frames when it is unknown); 1 turns smoothing off.
         progress: called as ``progress(frames done, total frames)``, over all tracks, as the lift
             advances (the command line's progress bar); None: quiet.
+        person: lift only this track id, or ``"largest"`` (the person largest in the image for
+            longest), over the frames from its first detection to its last; None: every track.
     """
     from posezoo.data.layouts import convert_keypoints, get_layout
 
     tracks = _as_tracks(keypoints, layout)
+    if person is not None:
+        tracks = select_person(tracks, person)
     if layout is not None:
         tracks.layout = layout
     if tracks.layout is None:

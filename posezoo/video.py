@@ -3,13 +3,15 @@
 Frames are decoded with OpenCV (``cv2``, which mmengine already installs); people are found by
 MediaPipe's BlazePose, the optional ``video`` extra (``pip install "posezoo[video]"``): its legacy
 pose solution (``model_complexity=1``) whose weights ship inside the wheel, so it runs offline. It
-follows one person, the most prominent; frames where it finds nobody are left undetected (NaN) and
-:mod:`posezoo.tracking` starts a new track where the person followed changes. The result is a
+follows one person, the most prominent; frames where it finds nobody are left undetected (NaN),
+joints it places outside the image get confidence 0, and :mod:`posezoo.tracking` starts a new
+track where the person followed changes. The result is a
 :class:`~posezoo.keypoints.KeypointTracks` in the ``mediapipe-33`` layout with the source's image
 size and frame rate, so no ``--size`` is needed.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -116,9 +118,22 @@ def _image_folder(folder: Path) -> Frames:
     return Frames(images(), size, None, str(folder))
 
 
+@contextlib.contextmanager
+def _native_stderr_hidden() -> Iterator[None]:
+    """Hide what C++ code writes to file descriptor 2: MediaPipe's start-up warnings (Python's
+    own errors still propagate)."""
+    saved = os.dup(2)
+    with open(os.devnull, "wb") as null:
+        os.dup2(null.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _pose_solution():
     """MediaPipe's legacy pose solution in video mode (landmarks tracked from frame to frame)."""
-    os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ start-up messages
     try:
         from mediapipe.python.solutions.pose import Pose
     except ImportError as exc:
@@ -126,26 +141,36 @@ def _pose_solution():
     return Pose(static_image_mode=False, model_complexity=1, min_detection_confidence=0.5)
 
 
+def _landmarks(found, width: int, height: int) -> np.ndarray:
+    """MediaPipe's landmarks -> (33, 3) x, y pixels and visibility; the joints it places outside
+    the image (the legs of a half-body shot) are guesses: confidence 0."""
+    points = np.array([(p.x * width, p.y * height, p.visibility) for p in found.landmark], np.float32)
+    inside = (points[:, 0] >= 0) & (points[:, 0] < width) & (points[:, 1] >= 0) & (points[:, 1] < height)
+    points[:, 2] = np.where(inside, np.clip(points[:, 2], 0, 1), 0)
+    return points
+
+
 def detect_keypoints(frames: Frames) -> KeypointTracks:
     """Find the person in each frame: tracks (T, 33, 3) of x, y pixels and MediaPipe's landmark
     visibility as the confidence, on the timeline of ``frames`` (0 = the first decoded frame)."""
     width, height = frames.image_size
-    detections: dict[int, list[np.ndarray]] = {}
+    detections: dict[int, list[tuple[np.ndarray, None]]] = {}
     count = 0
-    with _pose_solution() as pose:
+    with _native_stderr_hidden():
+        pose = _pose_solution()
+    with pose:
         try:
             for count, image in enumerate(frames.images, start=1):
-                found = pose.process(image).pose_landmarks
+                with _native_stderr_hidden() if count == 1 else contextlib.nullcontext():  # the graph starts
+                    found = pose.process(image).pose_landmarks
                 if found is not None:
-                    points = np.array([(p.x * width, p.y * height, p.visibility) for p in found.landmark], np.float32)
-                    points[:, 2] = np.clip(points[:, 2], 0, 1)
-                    detections[count - 1] = [points]
+                    detections[count - 1] = [(_landmarks(found, width, height), None)]  # no id: tracked
         except KeyboardInterrupt:
             if not frames.live:
                 raise
     if not detections:
         raise InputError(f"{frames.source}: no person found in {count} frame(s)")
-    tracks = tracks_from_detections({f: [(d, None) for d in ds] for f, ds in detections.items()}, frames.source, LAYOUT)
+    tracks = tracks_from_detections(detections, frames.source, LAYOUT)
     tracks.image_size, tracks.fps = frames.image_size, frames.fps
     return tracks
 

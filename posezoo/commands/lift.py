@@ -6,11 +6,14 @@ import contextlib
 from collections.abc import Callable, Iterator
 
 NAME = "lift"
-HELP = "lift 2D keypoints (COCO/AlphaPose/OpenPose JSON, .npy/.npz, .csv) to 3D"
+HELP = "lift 2D keypoints (detector JSON, .npy/.npz, .csv) or a video to 3D"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", help="keypoint file or OpenPose JSON folder")
+    parser.add_argument("input", help="keypoint file, folder of per-frame JSON files, video (.mp4 .avi .mov "
+                                      ".webm), folder of images, or webcam index (0)")
+    parser.add_argument("--person", type=_person, metavar="ID|largest",
+                        help="lift only this track id, or the person largest in the image for longest")
     parser.add_argument("--model", default=None, help="named model with weights, saved folder or hf-hub: id "
                                                       "(default: the embedded model)")
     parser.add_argument("--layout", default="auto",
@@ -51,6 +54,15 @@ def frames_progress(console, description: str) -> Iterator[Callable[[int, int], 
         yield update
 
 
+def _person(value: str) -> int | str:
+    """``--person``: a track id or ``largest``."""
+    if value == "largest":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a track id or 'largest', not {value!r}") from None
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -69,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         result = lift(args.input, layout=layout, image_size=tuple(args.size) if args.size else None,
                       model=args.model or DEFAULT_MODEL, flip=args.flip, max_gap=args.max_gap,
                       scale=args.scale, device=args.device, fps=args.fps, smooth=args.smooth,
-                      rigid_bones=not args.free_bones, progress=progress)
+                      rigid_bones=not args.free_bones, person=args.person, progress=progress)
     out = result.save(args.out)
     frames = len(result.frames)
     console.print(f"{len(result.poses)} track(s) x {frames} frames -> {out} "

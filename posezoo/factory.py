@@ -17,6 +17,7 @@ from posezoo.checkpoint import CheckpointError, load_strict, read_weights, save_
 from posezoo.entries import ModelEntry, Weights, all_entries, current_keys, get_entry
 from posezoo.errors import InputError, PosezooWarning
 from posezoo.models.composed import DERIVED_HEAD_ARGS, PoseModel
+from posezoo.precision import resolve_dtype, set_dtype
 from posezoo.registry import BACKBONES, CONVERTERS, HEADS
 
 FORMAT_VERSION = 1
@@ -161,7 +162,7 @@ def load_checkpoint(model: PoseModel, path: str | os.PathLike, family: str | Non
 
 def create(name_or_dir: str | os.PathLike | None = None, pretrained: bool = False,
            checkpoint: str | os.PathLike | None = None, *, backbone: str | None = None,
-           head: str | None = None, **overrides: Any) -> PoseModel:
+           head: str | None = None, dtype: str | torch.dtype | None = None, **overrides: Any) -> PoseModel:
     """Build a model by name (``"dstformer-lift"``, ``"arch.tag"``), from a saved folder, or from the Hub.
 
     Args:
@@ -171,8 +172,12 @@ def create(name_or_dir: str | os.PathLike | None = None, pretrained: bool = Fals
         checkpoint: a local checkpoint file (official MotionBERT/VideoPose3D/... or posezoo safetensors).
         backbone, head: registered part names (``"dstformer"``, ``"lift"``, ``"action"``, ...) to mix
             and match; ``head`` alone swaps the head of a named entry.
+        dtype: ``"bfloat16"`` (or ``torch.bfloat16``): run in bf16 (:func:`posezoo.precision.set_dtype`:
+            matmul weights cast once, fp32 where it matters, fp32 in and out; fp32 with a warning on
+            a CPU without bf16). None or ``"float32"``: fp32.
         **overrides: hyper-parameters by their official names, routed to the part that owns them.
     """
+    dtype = resolve_dtype(dtype)  # a bad dtype is refused before anything is built
     if name_or_dir is None:
         if backbone is None or head is None:
             raise TypeError("create() needs a model name, or both backbone= and head=")
@@ -180,12 +185,12 @@ def create(name_or_dir: str | os.PathLike | None = None, pretrained: bool = Fals
         model = build(config, meta={"name": f"{backbone}-{head}"}, device="meta" if checkpoint else None)
         if checkpoint is not None:
             load_checkpoint(model, checkpoint)
-        return model.eval()
+        return set_dtype(model.eval(), dtype)
     source = str(name_or_dir)
     if source.startswith("hf-hub:"):
         from posezoo.hub import create_from_hub
 
-        return create_from_hub(source[len("hf-hub:"):], checkpoint=checkpoint, **overrides)
+        return set_dtype(create_from_hub(source[len("hf-hub:"):], checkpoint=checkpoint, **overrides), dtype)
     if Path(source).is_dir():
         model = load_dir(source, **overrides)
     else:
@@ -211,7 +216,7 @@ def create(name_or_dir: str | os.PathLike | None = None, pretrained: bool = Fals
             model = _load_published(model, entry, weights)
     if checkpoint is not None:
         load_checkpoint(model, checkpoint)
-    return model.eval()
+    return set_dtype(model.eval(), dtype)
 
 
 EMBEDDED_WEIGHTS = Path(__file__).resolve().parent / "weights"

@@ -26,6 +26,7 @@ from posezoo import refine
 from posezoo._atomic import atomic_path, check_output
 from posezoo.errors import InputError, PosezooWarning
 from posezoo.keypoints import KeypointTracks, read_keypoints, select_person
+from posezoo.precision import set_dtype
 from posezoo.validate import check_device, check_lift_args, check_lift_model, check_poses, check_track
 
 DEFAULT_MODEL = "tcn-s-81f-lift.mocap"
@@ -142,10 +143,10 @@ class Lifter:
     """A model with the knowledge of how to run it on sequences of any length."""
 
     def __init__(self, model: str | torch.nn.Module = DEFAULT_MODEL, device: str = "cpu", batch_size: int = 32,
-                 overlap: int | None = None):
+                 overlap: int | None = None, dtype: str | torch.dtype | None = None):
         if isinstance(model, (str, os.PathLike)):
             model = load_trained(str(model))
-        self.model = model.to(device).eval()
+        self.model = set_dtype(model.to(device).eval(), dtype, device)  # "auto": posezoo.precision.auto_dtype
         self.device, self.batch_size = device, batch_size
         backbone = self.model.backbone
         if getattr(backbone, "mode", None) == "window":  # a TCN trained in its single-frame form:
@@ -225,7 +226,7 @@ def lift(keypoints: str | os.PathLike | KeypointTracks | np.ndarray, layout: str
          image_size: tuple[int, int] | None = None, model: str | torch.nn.Module | Lifter = DEFAULT_MODEL,
          flip: bool = False, max_gap: int = MAX_GAP, scale: bool = False, device: str = "cpu",
          fps: float | None = None, rigid_bones: bool = True, smooth: int | None = None,
-         progress: Callable[[int, int], None] | None = None,
+         progress: Callable[[int, int], None] | None = None, dtype: str | torch.dtype | None = None,
          person: int | str | None = None) -> LiftResult:
     """Lift 2D keypoints in pixels to 3D with ``model``.
 
@@ -245,6 +246,8 @@ def lift(keypoints: str | os.PathLike | KeypointTracks | np.ndarray, layout: str
             at the input's fps (9 frames when it is unknown); 1 turns smoothing off.
         progress: called as ``progress(frames done, total frames)``, over all tracks, as the lift
             advances (the command line's progress bar); None: quiet.
+        dtype: ``"bfloat16"``, ``"float32"`` or ``"auto"`` (bf16 where the CPU has it and the weights
+            are verified for it: :func:`posezoo.precision.auto_dtype`); None: the model as it is.
         person: lift only this track id, or ``"largest"`` (the person largest in the image for
             longest), over the frames from its first detection to its last; None: every track.
     """
@@ -262,7 +265,9 @@ def lift(keypoints: str | os.PathLike | KeypointTracks | np.ndarray, layout: str
     checked = {i: check_track(t, size, f"{tracks.source or 'input'}: track {i}") for i, t in tracks.tracks.items()}
     if not isinstance(model, Lifter):
         check_device(device)
-    lifter = model if isinstance(model, Lifter) else Lifter(model, device=device)
+    if isinstance(model, Lifter) and dtype is not None:
+        raise InputError("dtype= goes to Lifter(..., dtype=) when model is a Lifter")
+    lifter = model if isinstance(model, Lifter) else Lifter(model, device=device, dtype=dtype)
     check_lift_model(lifter.model)
     source, target = get_layout(lifter.layout), get_layout(lifter.output_layout)
     result = LiftResult(poses={}, confidence={}, frames=tracks.frames, joint_names=target.joints,
@@ -275,6 +280,7 @@ def lift(keypoints: str | os.PathLike | KeypointTracks | np.ndarray, layout: str
                               "normalisation": _normalisation_used(lifter, size)})
     window = smoothing_window(result.fps) if smooth is None else int(smooth)
     result.meta["refine"] = {"rigid_bones": bool(rigid_bones), "smooth_frames": window}
+    result.meta["dtype"] = str(lifter.model.compute_dtype or torch.float32).removeprefix("torch.")
     passes, total, work = 1 + flip, sum(len(t) for t in checked.values()), 0  # work: frames x passes done
 
     def advance(k: int) -> None:

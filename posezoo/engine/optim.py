@@ -3,23 +3,24 @@ from __future__ import annotations
 
 import contextlib
 
-import torch
 from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapper
 from torch import nn
 
+from posezoo import precision
 from posezoo.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS
 
 
 @OPTIM_WRAPPERS.register_module()
 class BF16OptimWrapper(OptimWrapper):
-    """Runs forward and loss under ``torch.autocast(bfloat16)`` on the model's device, CPU included
-    (mmengine's ``AmpOptimWrapper`` refuses CPU). bf16 keeps fp32's range, so no loss scaler is needed;
-    parameters and optimiser state stay float32."""
+    """Runs forward and loss under :func:`posezoo.precision.autocast` (bf16) on the model's device, CPU
+    included (mmengine's ``AmpOptimWrapper`` refuses CPU). bf16 keeps fp32's range, so no loss scaler is
+    needed; parameters and optimiser state stay float32, and the tasks take their losses on fp32
+    predictions. On a CPU without native bf16 it trains in fp32 (with a warning)."""
 
     @contextlib.contextmanager
     def optim_context(self, model: nn.Module):
-        device = next(model.parameters()).device.type
-        with super().optim_context(model), torch.autocast(device_type=device, dtype=torch.bfloat16):
+        device = next(model.parameters()).device
+        with super().optim_context(model), precision.autocast(precision.supported_dtype("bf16", device), device):
             yield
 
 

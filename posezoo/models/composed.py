@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from posezoo.precision import runs_in_compute_dtype
 from posezoo.registry import BACKBONES, HEADS, MODELS
 
 MAX_INPUT = 1e6  # |value| of a usable pose input (normalised coordinates are about 1, metres a few)
@@ -73,7 +74,11 @@ class PoseModel(nn.Module):
     ``representation(x)``: the backbone's features, e.g. MotionBERT's (B, T, J, dim_rep).
 
     ``meta`` holds the contract of the named entry (layout, input normalisation, output units, ...).
+    ``compute_dtype``: None (fp32) or ``torch.bfloat16``, set by :func:`posezoo.precision.set_dtype`;
+    inputs and outputs are fp32 either way.
     """
+
+    compute_dtype: torch.dtype | None = None
 
     def __init__(self, backbone: dict, head: dict, meta: dict | None = None):
         super().__init__()
@@ -126,18 +131,21 @@ class PoseModel(nn.Module):
             x[..., 2] = x[..., 2].abs()
         return x
 
+    @runs_in_compute_dtype
     def representation(self, x: torch.Tensor) -> torch.Tensor:
         """Backbone features of x (..., T, J, C_in), leading dims kept; a floating x of another
-        dtype than the weights is cast to theirs."""
+        dtype than the weights (fp32 for a model with a ``compute_dtype``) is cast to theirs."""
         if not _is_traced():
             self.check_input(x)
             weight = next(self.parameters(), None)
-            if weight is not None and weight.is_floating_point() and x.dtype != weight.dtype:
-                x = x.to(weight.dtype)  # e.g. float64 or float16 input to a float32 model
+            dtype = torch.float32 if self.compute_dtype else getattr(weight, "dtype", None)
+            if dtype is not None and dtype.is_floating_point and x.dtype != dtype:
+                x = x.to(dtype)  # e.g. float64 or float16 input to a float32 model
         lead = x.shape[:-3]
         features = self.backbone(x.reshape(-1, *x.shape[-3:]))
         return features.reshape(*lead, *features.shape[1:])
 
+    @runs_in_compute_dtype
     def forward(self, x: torch.Tensor) -> Any:
         return self.head(self.representation(x))
 
@@ -146,6 +154,7 @@ class PoseModel(nn.Module):
         """The backbone's features (as :meth:`representation`)."""
         return self.representation(x)
 
+    @runs_in_compute_dtype
     def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> Any:
         """The head on backbone features; ``pre_logits``: a classifier's pooled features before its
         last layer (the features themselves for heads without one)."""

@@ -194,7 +194,7 @@ class TemporalConvNet(nn.Module):
         if folded and _eager_no_grad() and k > 1 and stride == 1 \
                 and (k - 1) * dilation <= SHIFTED_MAX_WASTE * length:
             weight, bias = self._folded(conv, bn)  # no tap copies; bias and ReLU in one pass
-            return self.drop(torch.ops.aten._add_relu_(_shifted_gemm(x, weight, k, dilation), bias))
+            return self.drop(_add_relu_(_shifted_gemm(x, weight, k, dilation), bias))
         if k == 1:
             cols = x
         elif stride == k:
@@ -208,7 +208,7 @@ class TemporalConvNet(nn.Module):
             y = F.linear(cols, *self._folded(conv, bn))
         else:  # the GEMM without bias, then bias and ReLU in one pass
             weight, bias = self._folded(conv, bn)
-            return self.drop(torch.ops.aten._add_relu_(cols @ weight.T, bias))
+            return self.drop(_add_relu_(cols @ weight.T, bias))
         return self.drop(F.relu(y, inplace=True))
 
     def _folded(self, conv: nn.Conv1d, bn: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:
@@ -258,12 +258,13 @@ def _shifted_gemm(x: torch.Tensor, weight: torch.Tensor, k: int, dilation: int) 
     """The dilated convolution x (N, L, C_in) -> (N, L - (k - 1) * dilation, C_out) without copying
     the taps: the N sequences laid end to end as (N * L, C_in) rows, tap j is one GEMM on the rows
     shifted by j * dilation, accumulated in place. Rows whose taps reach into the next sequence
-    are computed and dropped (a (k - 1) * dilation / L share of the work).
+    are computed and dropped (a (k - 1) * dilation / L share of the work). Runs in the weight's
+    dtype (``out=`` GEMMs are not autocast).
     """
     n, length, in_ch = x.shape
     rows = n * length - (k - 1) * dilation
-    flat = x.reshape(n * length, in_ch)
-    out = x.new_empty(n * length, weight.shape[0])
+    flat = x.reshape(n * length, in_ch).to(weight.dtype)
+    out = flat.new_empty(n * length, weight.shape[0])
     acc = torch.mm(flat[:rows], weight[:, :in_ch].T, out=out[:rows])
     for j in range(1, k):  # addmm(out=) rather than addmm_: FlopCounterMode counts only the former
         torch.addmm(acc, flat[j * dilation: j * dilation + rows], weight[:, j * in_ch:(j + 1) * in_ch].T, out=acc)
@@ -271,10 +272,18 @@ def _shifted_gemm(x: torch.Tensor, weight: torch.Tensor, k: int, dilation: int) 
 
 
 def _fold(weight: torch.Tensor, bn: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:
-    """Conv1d weight (C_out, C_in, k) and eval-mode BatchNorm -> GEMM weight (C_out, k * C_in) and bias."""
+    """Conv1d weight (C_out, C_in, k) and eval-mode BatchNorm -> GEMM weight (C_out, k * C_in) in the
+    conv weight's dtype (bf16 for a model made with ``dtype=bfloat16``) and bias in the BatchNorm's."""
     scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
     folded = (weight * scale[:, None, None]).transpose(1, 2).reshape(weight.shape[0], -1)
-    return folded, torch.addcmul(bn.bias, bn.running_mean, scale, value=-1)
+    return folded.to(weight.dtype), torch.addcmul(bn.bias, bn.running_mean, scale, value=-1)
+
+
+def _add_relu_(y: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """relu(y + bias) in place: one fused pass for fp32 (``aten._add_relu_`` has no bf16 kernel)."""
+    if y.dtype == torch.float32:
+        return torch.ops.aten._add_relu_(y, bias)
+    return y.add_(bias).relu_()
 
 
 @CONVERTERS.register_module("tcn")

@@ -1,10 +1,11 @@
-"""tools/benchmark.py on tiny models: a well-formed CSV (no timing assertions), and the official
-implementations' key mappings (without the official code; with it where a checkout is found)."""
+"""posezoo benchmark (posezoo/benchmark.py, tools/benchmark.py) on tiny models: a well-formed CSV (no
+timing assertions), bf16, and the official implementations' key mappings (without the official code;
+with it where a checkout is found)."""
 from __future__ import annotations
 
 import csv
-import importlib.util
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 import torch
 
 import posezoo
+from posezoo import precision
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--override", "depth=1", "--override", "dim_feat=16", "--override", "dim_rep=16",
@@ -29,12 +31,9 @@ OFFICIAL_ROOT = Path(os.environ.get("POSEZOO_OFFICIAL", "/tmp/official"))
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("posezoo_benchmark", ROOT / "tools" / "benchmark.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+    import posezoo.benchmark
+
+    return posezoo.benchmark
 
 
 def _read(path: Path) -> tuple[list[str], list[dict]]:
@@ -51,7 +50,7 @@ def test_writes_well_formed_csv(bench, tmp_path):
     header, rows = _read(out)
     text = "\n".join(header)
     assert "cpu: " in text and "torch: " + torch.__version__ in text and "torch threads: 1" in text
-    assert "GFLOP/s" in text and "FLOPs / 2" in text and "command: tools/benchmark.py dstformer-lift.h36m-ft" in text
+    assert "GFLOP/s" in text and "FLOPs / 2" in text and "command: posezoo benchmark dstformer-lift.h36m-ft" in text
     assert len(rows) == 1  # the tag names the same architecture
     row = rows[0]
     assert list(row) == bench.CSV_COLUMNS
@@ -79,7 +78,7 @@ def test_train_mode_and_checkpointing(bench, tmp_path):
     _, rows = _read(out)
     assert rows[0]["mode"] == "train" and rows[0]["grad_checkpointing"] == "True"
     model = posezoo.create("dstformer-lift", depth=1, dim_feat=16, dim_rep=16, num_heads=2, maxlen=9)
-    infer_flops = bench.count_flops(bench.make_step(model, torch.zeros(2, 9, 17, 3), "infer", "fp32", "cpu"))
+    infer_flops = bench.count_flops(bench.make_step(model, torch.zeros(2, 9, 17, 3), "infer", "cpu"))
     assert float(rows[0]["gmacs"]) * 2e9 > 2.5 * infer_flops  # backward ~2x forward
 
 
@@ -171,3 +170,46 @@ def test_other_officials_run_on_same_weights(bench, tmp_path, official, mode):
     _, (ours, theirs) = _read(out)
     assert theirs["impl"] == f"official:{official}" and theirs["params"] == ours["params"]
     assert float(theirs["max_abs_diff_vs_official"]) <= 1e-5
+
+
+@pytest.mark.skipif(not precision.cpu_has_bf16(), reason="this CPU has no native bf16 (the fallback: test_bf16.py)")
+@pytest.mark.parametrize("mode", ["infer", "train"])
+def test_bf16_rows_and_matmul_rates(bench, tmp_path, mode):
+    """--dtype bf16: posezoo's row in bf16 with its fraction of the bf16 matmul rate, both rates in the header."""
+    out = tmp_path / "bf16.csv"
+    bench.main(["dstformer-lift", *TINY, "--batch", "2", "--frames", "9", "--mode", mode, "--dtype", "bf16",
+                "--repeats", "1", "--warmup", "0", "--threads", "1", "--no-memory", "--csv", str(out)])
+    header, (row,) = _read(out)
+    assert row["dtype"] == "bf16" and float(row["matmul_fraction"]) > 0
+    assert any(line.startswith("bfloat16 matmul 2048^3") for line in header)
+    assert any(line.startswith("float32 matmul 2048^3") for line in header)
+
+
+def test_bf16_step_uses_the_precision_module(bench):
+    """Inference runs the model made with dtype (bf16 weights, no autocast around it); training keeps
+    fp32 weights and runs forward and loss under posezoo.precision.autocast."""
+    args = bench.parse_args(["dstformer-lift", *TINY, "--dtype", "bf16", "--threads", "1"])
+    model = bench.build_posezoo("dstformer-lift", bench.parse_overrides(args.override), args)
+    assert model.compute_dtype == (torch.bfloat16 if precision.cpu_has_bf16() else None)
+    args.mode = "train"
+    trained = bench.build_posezoo("dstformer-lift", bench.parse_overrides(args.override), args)
+    assert trained.compute_dtype is None and {p.dtype for p in trained.parameters()} == {torch.float32}
+    seen = []
+    trained.head.register_forward_hook(lambda m, i, o: seen.append((o.dtype, torch.is_autocast_enabled("cpu"))))
+    step = bench.make_step(trained, trained.example_input(2), "train", "cpu", train_dtype=torch.bfloat16)
+    loss = step()
+    assert seen == [(torch.bfloat16, True)] and loss.dtype == torch.float32  # the loss in fp32
+
+
+def test_installed_command_and_script(tmp_path):
+    """posezoo benchmark is a command of the CLI; tools/benchmark.py is a wrapper recording its own name."""
+    from posezoo.cli import main
+
+    argv = ["dstformer-lift", *TINY, "--batch", "1", "--frames", "9", "--repeats", "1", "--warmup", "0",
+            "--threads", "1", "--no-memory"]
+    assert main(["benchmark", *argv, "--csv", str(tmp_path / "a.csv")]) == 0
+    script = [sys.executable, str(ROOT / "tools" / "benchmark.py"), *argv, "--csv", str(tmp_path / "b.csv")]
+    proc = subprocess.run(script, capture_output=True, text=True, env={**os.environ, "POSEZOO_DEFAULT_ALLOCATOR": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert "# command: tools/benchmark.py dstformer-lift" in (tmp_path / "b.csv").read_text()
+    assert main(["benchmark", "dstformer-lift", "--override", "depth"]) == 2  # a bad argument: one line, exit 2

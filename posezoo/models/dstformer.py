@@ -11,6 +11,7 @@ temporal attention over T for each joint, both with ``F.scaled_dot_product_atten
 """
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 
 import torch
@@ -54,8 +55,11 @@ class DSTAttention(nn.Module):
         # L x L scores), and that kernel returns (B*S, L, H, d) memory, so no permute copies.
         qkv = self.qkv(x).view(B * S, L, 3, self.num_heads, self.head_dim)
         q, k, v = qkv.transpose(1, 3).unbind(2)  # (B*S, H, L, d) each
-        out = F.scaled_dot_product_attention(
-            q, k, v, dropout_p=self.attn_drop if self.training else 0.0, scale=self.scale)
+        # bf16 training on CPU: attention in fp32 (the CPU's bf16 flash-attention backward is ~10x slower)
+        fp32 = q.dtype == torch.bfloat16 and q.device.type == "cpu" and torch.is_grad_enabled()
+        with torch.autocast("cpu", enabled=False) if fp32 else contextlib.nullcontext():
+            out = F.scaled_dot_product_attention(*(t.float() if fp32 else t for t in (q, k, v)),
+                                                 dropout_p=self.attn_drop if self.training else 0.0, scale=self.scale)
         out = self.proj_drop(self.proj(out.transpose(1, 2).reshape(B, S, L, C)))
         return out.transpose(1, 2) if self.mode == "temporal" else out
 

@@ -92,6 +92,6 @@ def run(args: argparse.Namespace) -> int:
     if args.render:
         first = sorted(result.poses)[0]
         render(result.poses[first], args.render, result.layout, keypoints_2d=result.inputs_2d[first],
-               fps=result.fps or 25.0, title=f"{Path(args.input).name}: track {first}")
+               fps=result.fps or 25.0, title=f"{Path(args.input).name}: track {first}", units=result.units)
         console.print(f"rendered track {first} -> {args.render}")
     return 0

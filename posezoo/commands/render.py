@@ -56,6 +56,6 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{args.poses} has no track {args.track}; its tracks: {ids}")
     track = ids.index(args.track) if args.track is not None else 0
     render(poses[track], args.out, meta["layout"], keypoints_2d=keypoints[track] if keypoints.size else None,
-           fps=fps, step=args.step, title=f"track {ids[track]} ({meta['model']})")
+           fps=fps, step=args.step, title=f"track {ids[track]} ({meta['model']})", units=meta.get("units", "m"))
     print(f"wrote {args.out}")
     return 0

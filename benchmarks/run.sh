@@ -43,3 +43,13 @@ export POSEZOO_DEFAULT_ALLOCATOR=0
 $BENCH --mode infer --batch 8 --frames 243 --warmup 1 --repeats 3 --no-memory --csv benchmarks/dstformer_infer_b8_t243_tuned.csv
 $PY tools/benchmark.py dstformer-lift --threads 2 --mode train --batch 8 --frames 243 --grad-checkpointing \
     --repeats 0 --csv benchmarks/dstformer_train_b8_t243_ckpt_tuned.csv
+
+# bf16 (issue 12): posezoo in bf16 (posezoo.create(dtype="bfloat16"); training: bf16 autocast) against official fp32
+export POSEZOO_DEFAULT_ALLOCATOR=1
+BF="$PY tools/benchmark.py dstformer-lift --official motionbert=$OFFICIAL --threads 2 --dtype bf16 --no-memory --warmup 1"
+$BF --mode infer --batch 1 --frames 243 --repeats 3 --csv benchmarks/bf16_dstformer_infer_b1_t243.csv
+$BF --mode infer --batch 8 --frames 243 --repeats 2 --csv benchmarks/bf16_dstformer_infer_b8_t243.csv
+$BF --mode train --batch 1 --frames 243 --repeats 2 --csv benchmarks/bf16_dstformer_train_b1_t243.csv
+$TCN --dtype bf16 --no-memory --mode infer --batch 8 --warmup 1 --repeats 5 --csv benchmarks/bf16_tcn_infer_b8_t243.csv
+$PF --dtype bf16 --no-memory --mode infer --warmup 1 --repeats 5 --threads 1 --csv benchmarks/bf16_poseformer_infer_b8_t81.csv
+$PF2 --dtype bf16 --no-memory --mode infer --warmup 1 --repeats 5 --threads 1 --csv benchmarks/bf16_poseformerv2_infer_b8_t243.csv

@@ -290,7 +290,11 @@ def lift(keypoints: str | os.PathLike | KeypointTracks | np.ndarray, layout: str
     if progress is not None:
         progress(0, total)
     for track_id, track in checked.items():  # checked before the model is loaded
-        filled, was_missing = fill_gaps(track, max_gap)
+        try:
+            filled, was_missing = fill_gaps(track, max_gap)
+        except InputError as exc:  # a person in view for part of the input: name the way to lift them
+            hint = "; --person ID (person=) lifts one track over its own frames" if len(checked) > 1 else ""
+            raise InputError(f"track {track_id}: {exc}{hint}") from None
         if not np.any(filled[..., 2] > 0):
             raise InputError(f"track {track_id}: every confidence is 0; nothing to lift")
         converted = convert_keypoints(filled, tracks.layout, source.name)

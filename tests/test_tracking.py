@@ -93,3 +93,16 @@ def test_select_person_by_id_or_largest(tmp_path):
     assert list(largest.frames) == list(range(12)) and pelvis_x(next(iter(largest.tracks.values())))[0] == 100
     with pytest.raises(InputError, match="no person 7; the track ids are 0, 1"):
         select_person(tracks, 7)
+
+
+def test_lift_a_person_who_enters_late(tmp_path):
+    import posezoo
+
+    dets = [{"image_id": t, "keypoints": person(200 + 3 * t, 600, 300).ravel().tolist(), "score": 0.9} for t in range(40)]
+    dets += [{"image_id": t, "keypoints": person(700 - 3 * t, 600, 280).ravel().tolist(), "score": 0.95}
+             for t in range(20, 40)]
+    (path := tmp_path / "late.json").write_text(json.dumps(dets))
+    with pytest.raises(InputError, match=r"track 1: frames 0..19 .* --person ID \(person=\) lifts one track"):
+        posezoo.lift(path)
+    result = posezoo.lift(path, person=1)
+    assert list(result.poses) == [1] and list(result.frames) == list(range(20, 40))

@@ -57,7 +57,9 @@ def check_lift_model(model: torch.nn.Module) -> None:
     if not (isinstance(out, torch.Tensor) and out.ndim == 4 and out.shape[-1] == 3):
         head = getattr(model, "config", {}).get("head", {}).get("type", type(model).__name__)
         name = getattr(model, "meta", {}).get("name") or type(model).__name__
-        raise InputError(f"{name} has a {head!r} head, not 3D joints: lift needs a model with a lift head")
+        instead = ("; for SMPL pose and shape run the model itself: model(x)['theta'] (posezoo.models.mesh)"
+                   if isinstance(out, dict) and "theta" in out else "")
+        raise InputError(f"{name} has a {head!r} head, not 3D joints: lift needs a model with a lift head{instead}")
 
 
 def check_track(track: np.ndarray, image_size: tuple[int, int] | None, what: str) -> np.ndarray:

@@ -183,3 +183,11 @@ def test_cli_progress_bar_shows_frames_and_rate():
     with frames_progress(Console(file=log, force_terminal=False), "lifting walk") as progress:
         progress(9000, 9000)
     assert log.getvalue() == ""  # no bar in a log file
+
+
+def test_mesh_model_is_refused_with_what_to_use_instead(tmp_path, capsys, walk):
+    mesh = posezoo.save(posezoo.create("dstformer-lift", head="mesh", hidden_dim=8, **TINY), tmp_path / "mesh")
+    np.savez(path := tmp_path / "k.npz", keypoints=walk, layout="openpose-25", image_size=np.array([720, 720]))
+    code, err = cli(capsys, "lift", path, "--model", mesh, "--out", tmp_path / "o.npz")
+    assert code == 2 and "'mesh' head, not 3D joints" in err and "model(x)['theta']" in err, err
+    assert "Traceback" not in err and not (tmp_path / "o.npz").exists()

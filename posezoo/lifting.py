@@ -37,8 +37,8 @@ _TENSOR = "_tensor"  # Lifter._forward's key for a model output that is one tens
 @dataclass
 class LiftResult:
     """3D poses of each track. ``poses[id]``: (T, J, 3) float32; ``confidence[id]``: (T, J) the
-    input confidence after layout conversion (0 where a frame was interpolated); ``extras[name][id]``:
-    other per-frame outputs of the model (T, ...). The saved layout: docs/lift_output.md."""
+    input confidence after layout conversion (0 where a frame was interpolated). The saved layout:
+    docs/lift_output.md."""
 
     poses: dict[int, np.ndarray]
     confidence: dict[int, np.ndarray]
@@ -52,7 +52,6 @@ class LiftResult:
     inputs_2d: dict[int, np.ndarray] = field(default_factory=dict)  # (T, J, 3) pixels, model layout
     meta: dict[str, Any] = field(default_factory=dict)
     image_size: tuple[int, int] | None = None  # (width, height) pixels of the 2D input, when known
-    extras: dict[str, dict[int, np.ndarray]] = field(default_factory=dict)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write ``.npz`` or ``.json`` atomically (a temp file renamed into place); refuses a bad
@@ -67,8 +66,7 @@ class LiftResult:
             raise InputError(f"lift output {path}: no tracks to write")
         for i in ids:
             check_poses(self.poses[i], f"lift output {path}: track {i}")
-        per_track = {"poses_3d": self.poses, "confidence": self.confidence, "keypoints_2d": self.inputs_2d,
-                     **self.extras}
+        per_track = {"poses_3d": self.poses, "confidence": self.confidence, "keypoints_2d": self.inputs_2d}
         with atomic_path(path) as tmp:
             if path.suffix == ".json":
                 payload = {**info, "frames": self.frames.tolist(),

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from posezoo.errors import InputError, InputNotFoundError
+from posezoo.tracking import prominence, track_people
 
 # Joint counts that name one layout without doubt; 17 could be COCO or H36M and needs a hint.
 LAYOUT_BY_COUNT = {26: "halpe-26", 25: "openpose-25", 33: "mediapipe-33"}
@@ -50,8 +51,6 @@ def select_person(tracks: KeypointTracks, person: int | str) -> KeypointTracks:
     """One person's track: id ``person``, or ``"largest"`` for the person largest in the image for
     longest (:func:`posezoo.tracking.prominence`), cut to the frames from its first detection to
     its last (a person who enters late is not padded from the start)."""
-    from posezoo.tracking import prominence
-
     if person == "largest":
         person = max(tracks.tracks, key=lambda i: prominence(tracks.tracks[i]))
     key = None if isinstance(person, bool) else _whole(person)
@@ -119,8 +118,6 @@ def tracks_from_detections(frames: dict[int, list[tuple[np.ndarray, int | None]]
                            layout: str | None) -> KeypointTracks:
     """``{frame: [((J, 3) points, track id or None), ...]}`` -> tracks: by the ids when every
     detection has one, else followed across frames by :func:`posezoo.tracking.track_people`."""
-    from posezoo.tracking import track_people
-
     detections = [(frame, track, points) for frame, found in frames.items() for points, track in found]
     if not detections:
         raise KeypointFileError(f"{source}: no people found")
@@ -286,7 +283,7 @@ def read_json_folder(folder: Path, layout: str | None = None) -> KeypointTracks:
     per image), in the order of the numbers in their names."""
     files = sorted(folder.glob("*.json"), key=lambda p: (frame_number(p.stem), p.name))
     if not files:
-        raise KeypointFileError(f"{folder}: no per-frame *.json files")
+        raise KeypointFileError(f"{folder}: no per-frame *.json files and no images")
     frames = {}
     for frame, path in enumerate(files):
         found = _json_frames(_load_json(path), str(path))

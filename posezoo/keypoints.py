@@ -57,10 +57,15 @@ def select_person(tracks: KeypointTracks, person: int | str) -> KeypointTracks:
     if key not in tracks.tracks:
         raise InputError(f"{tracks.source or 'input'}: no person {person!r}; the track ids are "
                          f"{', '.join(map(str, sorted(tracks.tracks)))} (or 'largest')")
-    track = tracks.tracks[key]
+    span = slice(*track_span(tracks.tracks[key]))
+    return replace(tracks, tracks={key: tracks.tracks[key][span]}, frames=tracks.frames[span])
+
+
+def track_span(track: np.ndarray) -> tuple[int, int]:
+    """Rows [start, stop) of a (T, J, 3) track from its first detected frame to its last (frames
+    with any joint not NaN); (0, T) when it has none."""
     seen = np.flatnonzero(~np.isnan(track).all(axis=(1, 2)))
-    span = slice(seen[0], seen[-1] + 1) if len(seen) else slice(0, len(track))
-    return replace(tracks, tracks={key: track[span]}, frames=tracks.frames[span])
+    return (int(seen[0]), int(seen[-1]) + 1) if len(seen) else (0, len(track))
 
 
 class KeypointFileError(InputError):

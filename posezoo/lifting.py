@@ -25,7 +25,7 @@ import torch
 from posezoo import refine
 from posezoo._atomic import atomic_path, check_output
 from posezoo.errors import InputError, PosezooWarning
-from posezoo.keypoints import KeypointTracks, read_keypoints, select_person
+from posezoo.keypoints import KeypointTracks, read_keypoints, select_person, track_span
 from posezoo.precision import set_dtype
 from posezoo.validate import check_device, check_lift_args, check_lift_model, check_poses, check_track
 
@@ -36,8 +36,10 @@ _TENSOR = "_tensor"  # Lifter._forward's key for a model output that is one tens
 
 @dataclass
 class LiftResult:
-    """3D poses of each track. ``poses[id]``: (T, J, 3) float32; ``confidence[id]``: (T, J) the
-    input confidence after layout conversion (0 where a frame was interpolated). The saved layout:
+    """3D poses of each track over its own frames. ``frames``: (T,) the source frame of each row of
+    the timeline; ``spans[id]``: the rows [start, stop) the track covers (absent: all T);
+    ``poses[id]``: (stop - start, J, 3) float32; ``confidence[id]``: (stop - start, J) the input
+    confidence after layout conversion (0 where a frame was interpolated). The saved layout:
     docs/lift_output.md."""
 
     poses: dict[int, np.ndarray]
@@ -52,12 +54,19 @@ class LiftResult:
     inputs_2d: dict[int, np.ndarray] = field(default_factory=dict)  # (T, J, 3) pixels, model layout
     meta: dict[str, Any] = field(default_factory=dict)
     image_size: tuple[int, int] | None = None  # (width, height) pixels of the 2D input, when known
+    spans: dict[int, tuple[int, int]] = field(default_factory=dict)
+
+    def span(self, track_id: int) -> tuple[int, int]:
+        """The rows [start, stop) of ``frames`` that track ``track_id`` covers."""
+        return self.spans.get(track_id, (0, len(self.frames)))
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write ``.npz`` or ``.json`` atomically (a temp file renamed into place); refuses a bad
-        path or non-finite poses before writing anything."""
+        path or non-finite poses before writing anything. The ``.npz`` stacks the tracks on the
+        timeline, NaN outside each track's span; the ``.json`` keeps each track's own rows."""
         path = Path(path)
         ids = sorted(self.poses)
+        spans = {i: self.span(i) for i in ids}
         info = {"track_ids": ids, "joint_names": list(self.joint_names), "layout": self.layout,
                 "units": self.units, "frame": self.frame, "model": self.model, "fps": self.fps,
                 "image_size": list(self.image_size) if self.image_size else None, **self.meta}
@@ -69,27 +78,40 @@ class LiftResult:
         per_track = {"poses_3d": self.poses, "confidence": self.confidence, "keypoints_2d": self.inputs_2d}
         with atomic_path(path) as tmp:
             if path.suffix == ".json":
-                payload = {**info, "frames": self.frames.tolist(),
+                payload = {**info, "frames": self.frames.tolist(), "track_spans": {str(i): list(spans[i]) for i in ids},
                            **{key: {str(i): arrays[i].round(6).tolist() for i in ids}
                               for key, arrays in per_track.items() if arrays}}
                 tmp.write_text(json.dumps(payload, allow_nan=False))
             elif path.suffix == ".npz":
-                stacked = {key: np.stack([arrays[i] for i in ids]) if arrays else np.zeros(0, np.float32)
+                stacked = {key: _on_timeline(arrays, spans, len(self.frames)) if arrays else np.zeros(0, np.float32)
                            for key, arrays in per_track.items()}
                 with open(tmp, "wb") as f:
                     np.savez_compressed(
                         f, **stacked, frames=self.frames, track_ids=np.array(ids),
+                        track_spans=np.array([spans[i] for i in ids], np.int64),
                         joint_names=np.array(self.joint_names),
                         image_size=np.array(self.image_size or (), dtype=np.int64),
                         meta_json=np.array(json.dumps(info)))
         return path
 
 
-def fill_gaps(track: np.ndarray, max_gap: int = MAX_GAP) -> tuple[np.ndarray, np.ndarray]:
+def _on_timeline(arrays: dict[int, np.ndarray], spans: dict[int, tuple[int, int]], length: int) -> np.ndarray:
+    """Per-track arrays (stop - start, ...) -> one (P, length, ...) float32 array in ``spans``' order,
+    NaN outside each track's span."""
+    shape = next(iter(arrays.values())).shape[1:]
+    out = np.full((len(spans), length, *shape), np.nan, np.float32)
+    for row, (track_id, (start, stop)) in enumerate(spans.items()):
+        out[row, start:stop] = arrays[track_id]
+    return out
+
+
+def fill_gaps(track: np.ndarray, max_gap: int = MAX_GAP,
+              frames: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Interpolate missing frames (NaN rows) of a (T, J, 3) track linearly; edges are held.
 
     Returns the filled track and a (T,) mask of the frames that were filled. A gap longer than
-    ``max_gap`` frames raises :class:`~posezoo.errors.InputError` (a ValueError).
+    ``max_gap`` frames raises :class:`~posezoo.errors.InputError` (a ValueError) naming the gap by
+    ``frames`` (T,), the source frame of each row (default: the row numbers).
     """
     missing = np.isnan(track).any(axis=(1, 2))
     if missing.all():
@@ -98,7 +120,8 @@ def fill_gaps(track: np.ndarray, max_gap: int = MAX_GAP) -> tuple[np.ndarray, np
     too_long = [(a, b) for a, b in runs if b - a > max_gap]
     if too_long:
         a, b = too_long[0]
-        raise InputError(f"frames {a}..{b - 1} ({b - a} frames) are missing, more than the {max_gap} "
+        first, last = (a, b - 1) if frames is None else (frames[a], frames[b - 1])
+        raise InputError(f"frames {first}..{last} ({b - a} frames) are missing, more than the {max_gap} "
                          "frames posezoo interpolates; cut the input there or raise max_gap")
     if not runs:
         return track, missing
@@ -247,7 +270,8 @@ def lift(keypoints: str | os.PathLike | KeypointTracks | np.ndarray, layout: str
         dtype: ``"bfloat16"``, ``"float32"`` or ``"auto"`` (bf16 where the CPU has it and the weights
             are verified for it: :func:`posezoo.precision.auto_dtype`); None: the model as it is.
         person: lift only this track id, or ``"largest"`` (the person largest in the image for
-            longest), over the frames from its first detection to its last; None: every track.
+            longest); None: every track. Each track is lifted over the frames from its first
+            detection to its last (``LiftResult.spans``), its gaps up to ``max_gap`` interpolated.
     """
     from posezoo.data.layouts import convert_keypoints, get_layout
 
@@ -261,6 +285,8 @@ def lift(keypoints: str | os.PathLike | KeypointTracks | np.ndarray, layout: str
                          "(17 could be coco-17 or h36m-17): pass layout=")
     size = check_lift_args(image_size or tracks.image_size, fps, max_gap)
     checked = {i: check_track(t, size, f"{tracks.source or 'input'}: track {i}") for i, t in tracks.tracks.items()}
+    spans = {i: track_span(t) for i, t in checked.items()}
+    start, stop = min(a for a, _ in spans.values()), max(b for _, b in spans.values())  # the timeline kept
     if not isinstance(model, Lifter):
         check_device(device)
     if isinstance(model, Lifter) and dtype is not None:
@@ -268,18 +294,19 @@ def lift(keypoints: str | os.PathLike | KeypointTracks | np.ndarray, layout: str
     lifter = model if isinstance(model, Lifter) else Lifter(model, device=device, dtype=dtype)
     check_lift_model(lifter.model)
     source, target = get_layout(lifter.layout), get_layout(lifter.output_layout)
-    result = LiftResult(poses={}, confidence={}, frames=tracks.frames, joint_names=target.joints,
+    result = LiftResult(poses={}, confidence={}, frames=tracks.frames[start:stop], joint_names=target.joints,
                         layout=target.name, units=lifter.model.meta.get("output", {}).get("units", "?"),
                         frame=lifter.model.meta.get("output", {}).get("frame", "camera"),
                         model=lifter.model.meta.get("weights") or lifter.model.meta.get("name") or "model",
                         fps=fps or tracks.fps, image_size=size,
                         meta={"input_layout": tracks.layout, "input_joint_names": list(source.joints),
                               "source": tracks.source,
-                              "normalisation": _normalisation_used(lifter, size)})
+                              "normalisation": _normalisation_used(lifter, size)},
+                        spans={i: (a - start, b - start) for i, (a, b) in spans.items()})
     window = smoothing_window(result.fps) if smooth is None else int(smooth)
     result.meta["refine"] = {"rigid_bones": bool(rigid_bones), "smooth_frames": window}
     result.meta["dtype"] = str(lifter.model.compute_dtype or torch.float32).removeprefix("torch.")
-    passes, total, work = 1 + flip, sum(len(t) for t in checked.values()), 0  # work: frames x passes done
+    passes, total, work = 1 + flip, sum(b - a for a, b in spans.values()), 0  # work: frames x passes done
 
     def advance(k: int) -> None:
         progress((work + k) // passes, total)
@@ -288,11 +315,11 @@ def lift(keypoints: str | os.PathLike | KeypointTracks | np.ndarray, layout: str
     if progress is not None:
         progress(0, total)
     for track_id, track in checked.items():  # checked before the model is loaded
+        a, b = spans[track_id]
         try:
-            filled, was_missing = fill_gaps(track, max_gap)
-        except InputError as exc:  # a person in view for part of the input: name the way to lift them
-            hint = "; --person ID (person=) lifts one track over its own frames" if len(checked) > 1 else ""
-            raise InputError(f"track {track_id}: {exc}{hint}") from None
+            filled, was_missing = fill_gaps(track[a:b], max_gap, tracks.frames[a:b])
+        except InputError as exc:
+            raise InputError(f"track {track_id}: {exc}") from None
         if not np.any(filled[..., 2] > 0):
             raise InputError(f"track {track_id}: every confidence is 0; nothing to lift")
         converted = convert_keypoints(filled, tracks.layout, source.name)

@@ -14,7 +14,8 @@ import pytest
 import posezoo
 from posezoo import lifting
 from posezoo.cli import main
-from posezoo.errors import PosezooWarning
+from posezoo.errors import InputError, PosezooWarning
+from posezoo.keypoints import KeypointTracks
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "treadmill_walk_openpose.npz"
@@ -65,6 +66,39 @@ def test_saved_files_hold_every_documented_key(tmp_path, walk):
     assert len(meta["input_joint_names"]) == arrays["keypoints_2d"].shape[2]
     np.testing.assert_allclose(np.array(payload["poses_3d"]["0"]), arrays["poses_3d"][0], atol=1e-6)
     np.testing.assert_allclose(np.array(payload["keypoints_2d"]["0"]), arrays["keypoints_2d"][0], atol=1e-4)
+
+
+def test_everyone_lifted_over_their_own_frames(tmp_path, walk):
+    """Track 1 enters at frame 12, is missed for 3 frames and leaves after frame 26: lifted over
+    frames 12..26, NaN outside in the .npz, its own rows in the .json, drawn by posezoo render."""
+    people = two_people(walk)
+    people[1, :12] = people[1, 27:] = people[1, 18:21] = np.nan
+    result = posezoo.lift(people, layout="openpose-25", image_size=(720, 720))
+    assert result.spans == {0: (0, 30), 1: (12, 27)} and result.poses[1].shape == (15, 17, 3)
+    assert np.isfinite(result.poses[1]).all() and (result.confidence[1][6:9] == 0).all()  # interpolated
+    with np.load(result.save(tmp_path / "p.npz")) as data:
+        poses, spans = data["poses_3d"], data["track_spans"]
+        assert poses.shape == (2, 30, 17, 3) and spans.tolist() == [[0, 30], [12, 27]]
+        assert np.isfinite(poses[0]).all() and np.isfinite(poses[1, 12:27]).all()
+        assert np.isnan(poses[1, :12]).all() and np.isnan(poses[1, 27:]).all()
+        assert np.isnan(data["keypoints_2d"][1, :12]).all() and np.isnan(data["confidence"][1, 27:]).all()
+    payload = json.loads(result.save(tmp_path / "p.json").read_text())
+    assert payload["track_spans"] == {"0": [0, 30], "1": [12, 27]} and len(payload["poses_3d"]["1"]) == 15
+    np.testing.assert_allclose(np.array(payload["poses_3d"]["1"]), poses[1, 12:27], atol=1e-6)
+    assert main(["render", str(tmp_path / "p.npz"), str(tmp_path / "one.gif"), "--track", "1"]) == 0
+    result.poses[1][3, 0, 0] = np.nan  # inside the span: refused, nothing written
+    with pytest.raises(InputError, match="track 1.*NaN/inf"):
+        result.save(tmp_path / "bad.npz")
+    assert not (tmp_path / "bad.npz").exists()
+
+
+def test_a_long_gap_inside_a_track_is_named_by_its_frames(walk):
+    people = two_people(walk)
+    people[1, 5:20] = np.nan
+    frames = np.arange(100, 130)
+    tracks = KeypointTracks({i: p for i, p in enumerate(people)}, frames, "openpose-25")
+    with pytest.raises(InputError, match=r"track 1: frames 105..119 \(15 frames\) are missing"):
+        posezoo.lift(tracks)
 
 
 def test_unknown_image_size_is_saved_as_such(tmp_path, walk):

@@ -16,8 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, help="frame rate (default: the file's, else 25)")
 
 
-def _read_lifted(path: str) -> tuple:
-    """(poses_3d, keypoints_2d, track ids, meta) of a ``posezoo lift`` .npz, or InputError."""
+def _read_lifted(path: str, track: int | None) -> tuple:
+    """(poses_3d (T', J, 3), keypoints_2d (T', J2, 3) or None, track id, meta) of track ``track``
+    (None: the first) of a ``posezoo lift`` .npz over its span, or InputError."""
     import json
     import zipfile
 
@@ -34,11 +35,18 @@ def _read_lifted(path: str) -> tuple:
                 raise InputError(f"{path} has no {', '.join(sorted(missing))}: not written by posezoo lift")
             if not data["track_ids"].size:
                 raise InputError(f"{path} holds no tracks")
-            poses = data["poses_3d"]
+            ids = [int(i) for i in data["track_ids"]]
+            if track is not None and track not in ids:
+                raise InputError(f"{path} has no track {track}; its tracks: {ids}")
+            row = ids.index(track) if track is not None else 0
+            # files written before track_spans: every track covers the whole timeline
+            start, stop = data["track_spans"][row] if "track_spans" in data.files else (0, data["poses_3d"].shape[1])
+            poses = data["poses_3d"][row, start:stop]
             if not np.isfinite(poses).all():
-                raise InputError(f"{path}: poses hold NaN/inf (first at track, frame "
-                                 f"{tuple(int(i) for i in np.argwhere(~np.isfinite(poses))[0][:2])})")
-            return poses, data["keypoints_2d"], [int(i) for i in data["track_ids"]], json.loads(str(data["meta_json"]))
+                raise InputError(f"{path}: track {ids[row]}'s poses hold NaN/inf inside its span (first at row "
+                                 f"{int(np.argwhere(~np.isfinite(poses))[0][0]) + start})")
+            keypoints = data["keypoints_2d"][row, start:stop] if data["keypoints_2d"].size else None
+            return poses, keypoints, ids[row], json.loads(str(data["meta_json"]))
     except (OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
         if isinstance(exc, InputError):
             raise
@@ -46,16 +54,12 @@ def _read_lifted(path: str) -> tuple:
 
 
 def run(args: argparse.Namespace) -> int:
-    from posezoo.errors import InputError
     from posezoo.render import check_render_args, render
 
-    poses, keypoints, ids, meta = _read_lifted(args.poses)
+    poses, keypoints, track, meta = _read_lifted(args.poses, args.track)
     fps = args.fps if args.fps is not None else meta.get("fps") or 25.0
     check_render_args(args.out, args.step, fps)
-    if args.track is not None and args.track not in ids:
-        raise InputError(f"{args.poses} has no track {args.track}; its tracks: {ids}")
-    track = ids.index(args.track) if args.track is not None else 0
-    render(poses[track], args.out, meta["layout"], keypoints_2d=keypoints[track] if keypoints.size else None,
-           fps=fps, step=args.step, title=f"track {ids[track]} ({meta['model']})", units=meta.get("units", "m"))
+    render(poses, args.out, meta["layout"], keypoints_2d=keypoints, fps=fps, step=args.step,
+           title=f"track {track} ({meta['model']})", units=meta.get("units", "m"))
     print(f"wrote {args.out}")
     return 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +37,7 @@ class Frames:
     fps: float | None
     source: str
     live: bool = False  # a webcam: Ctrl-C ends the recording
+    count: int | None = None  # frames, when the source knows (a webcam does not)
 
 
 def is_webcam(source: str | os.PathLike | int) -> bool:
@@ -74,7 +75,7 @@ def open_frames(source: str | os.PathLike | int) -> Frames:
     if not ok:
         capture.release()
         raise InputError(f"{name}: cannot read a video frame (not a video OpenCV can decode, or no such camera)")
-    fps = capture.get(cv2.CAP_PROP_FPS)
+    fps, count = capture.get(cv2.CAP_PROP_FPS), int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
 
     def images() -> Iterator[np.ndarray]:
         try:
@@ -87,7 +88,7 @@ def open_frames(source: str | os.PathLike | int) -> Frames:
             capture.release()
 
     return Frames(images(), (first.shape[1], first.shape[0]), float(fps) if fps > 0 else None, name,
-                  live=is_webcam(source))
+                  live=is_webcam(source), count=count if count > 0 and not is_webcam(source) else None)
 
 
 def _image_folder(folder: Path) -> Frames:
@@ -115,7 +116,36 @@ def _image_folder(folder: Path) -> Frames:
                                  f"of the folder has {size[0]} x {size[1]}; one folder is one video")
             yield image
 
-    return Frames(images(), size, None, str(folder))
+    return Frames(images(), size, None, str(folder), count=len(files))
+
+
+class FrameSequence:
+    """Frames ``indices`` (0 = the first) of a video file or image folder as a sequence of (H, W, 3)
+    uint8 RGB arrays, decoded on demand: reading on from the last frame asked for (re-opening the
+    source to go back), so one frame is held however long the video; for :func:`posezoo.render.render`,
+    which asks for them in order."""
+
+    def __init__(self, source: str | os.PathLike, indices: np.ndarray):
+        self.source, self.indices = source, np.asarray(indices)
+        self._images: Iterator[np.ndarray] | None = None
+        self._next = 0  # the index of the frame self._images yields next
+        self._last: tuple[int, np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        target = int(self.indices[i])
+        if self._last is not None and self._last[0] == target:
+            return self._last[1]
+        if self._images is None or target < self._next:
+            self._images, self._next = open_frames(self.source).images, 0
+        for image in self._images:
+            self._next += 1
+            if self._next - 1 == target:
+                self._last = (target, image)
+                return image
+        raise InputError(f"{self.source}: no frame {target}; the source ends after {self._next} frames")
 
 
 @contextlib.contextmanager
@@ -150,9 +180,10 @@ def _landmarks(found, width: int, height: int) -> np.ndarray:
     return points
 
 
-def detect_keypoints(frames: Frames) -> KeypointTracks:
+def detect_keypoints(frames: Frames, progress: Callable[[int, int | None], None] | None = None) -> KeypointTracks:
     """Find the person in each frame: tracks (T, 33, 3) of x, y pixels and MediaPipe's landmark
-    visibility as the confidence, on the timeline of ``frames`` (0 = the first decoded frame)."""
+    visibility as the confidence, on the timeline of ``frames`` (0 = the first decoded frame);
+    ``progress(frames done, frames.count)`` after each frame."""
     width, height = frames.image_size
     detections: dict[int, list[tuple[np.ndarray, None]]] = {}
     count = 0
@@ -165,6 +196,8 @@ def detect_keypoints(frames: Frames) -> KeypointTracks:
                     found = pose.process(image).pose_landmarks
                 if found is not None:
                     detections[count - 1] = [(_landmarks(found, width, height), None)]  # no id: tracked
+                if progress is not None:
+                    progress(count, frames.count)
         except KeyboardInterrupt:
             if not frames.live:
                 raise
@@ -175,9 +208,10 @@ def detect_keypoints(frames: Frames) -> KeypointTracks:
     return tracks
 
 
-def read_video(source: str | os.PathLike | int, layout: str | None = None) -> KeypointTracks:
+def read_video(source: str | os.PathLike | int, layout: str | None = None,
+               progress: Callable[[int, int | None], None] | None = None) -> KeypointTracks:
     """:func:`detect_keypoints` on :func:`open_frames` ``(source)``; ``layout`` may only confirm
     the detector's ``mediapipe-33``."""
     if layout not in (None, LAYOUT):
         raise InputError(f"{source}: the video detector gives {LAYOUT} keypoints, not {layout}; drop --layout")
-    return detect_keypoints(open_frames(source))
+    return detect_keypoints(open_frames(source), progress)

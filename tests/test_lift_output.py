@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -209,13 +210,17 @@ def test_cli_progress_bar_shows_frames_and_rate():
     from posezoo.commands.lift import frames_progress
 
     terminal, log = io.StringIO(), io.StringIO()
-    with frames_progress(Console(file=terminal, force_terminal=True, color_system=None, width=120), "lifting walk") as progress:
+    with frames_progress(Console(file=terminal, force_terminal=True, color_system=None, width=120)) as bar:
+        detecting = bar("detecting people in webcam")
+        detecting(40, None)  # a webcam: no total
+        progress = bar("lifting walk")
         progress(0, 9000)
         time.sleep(0.05)
         progress(9000, 9000)
+    assert re.search(r"detecting people in webcam .*40/\? frames", terminal.getvalue()), terminal.getvalue()
     assert "9000/9000 frames" in terminal.getvalue() and "frames/s" in terminal.getvalue()
-    with frames_progress(Console(file=log, force_terminal=False), "lifting walk") as progress:
-        progress(9000, 9000)
+    with frames_progress(Console(file=log, force_terminal=False)) as bar:
+        bar("lifting walk")(9000, 9000)
     assert log.getvalue() == ""  # no bar in a log file
 
 

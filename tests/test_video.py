@@ -13,7 +13,7 @@ from matplotlib import cbook
 from posezoo.cli import main
 from posezoo.errors import InputError
 from posezoo.keypoints import read_keypoints
-from posezoo.video import open_frames
+from posezoo.video import FrameSequence, open_frames, read_video
 
 PHOTO = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
 NOSE, SHOULDERS, HIPS = 0, [11, 12], [23, 24]  # mediapipe-33
@@ -37,7 +37,9 @@ def mediapipe():
 
 def test_a_person_found_in_every_frame_of_a_video(tmp_path, mediapipe):
     write_clip(clip := tmp_path / "hopper.mp4")
-    tracks = read_keypoints(clip)
+    calls = []
+    tracks = read_video(clip, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(t, 8) for t in range(1, 9)]  # each frame detected, of the 8 the file holds
     assert tracks.layout == "mediapipe-33" and tracks.image_size == (512, 600) and tracks.fps == 12.0
     assert list(tracks.tracks) == [0] and list(tracks.frames) == list(range(8))  # MediaPipe follows one person
     track = tracks.tracks[0]
@@ -64,6 +66,29 @@ def test_lift_a_video_and_a_folder_of_images_from_the_command_line(tmp_path, med
         cv2.imwrite(str(folder / f"frame_{t:03d}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     tracks = read_keypoints(folder)
     assert tracks.image_size == (512, 600) and tracks.fps is None and not np.isnan(tracks.tracks[0]).any()
+
+
+def test_lift_a_video_rendered_over_its_frames(tmp_path, mediapipe):
+    from PIL import Image
+
+    write_clip(clip := tmp_path / "hopper.mp4", frames=6)
+    assert main(["lift", str(clip), "--out", str(tmp_path / "p.npz"), "--render", str(gif := tmp_path / "h.gif")]) == 0
+    with Image.open(gif) as image:
+        assert image.n_frames == 6
+        first = np.asarray(image.convert("L"), dtype=np.float32)
+    panel = first[40:-40, 60: first.shape[1] // 2 - 20]  # inside the 2D panel's axes
+    assert panel.mean() < 150, "the photograph (dark uniform and backdrop) under the skeleton, not white"
+
+
+def test_frames_read_back_in_any_order(tmp_path):
+    write_clip(clip := tmp_path / "hopper.avi", frames=6, fourcc="MJPG")
+    decoded = list(open_frames(clip).images)
+    frames = FrameSequence(clip, [2, 3, 5])
+    assert len(frames) == 3
+    for i, t in [(0, 2), (0, 2), (2, 5), (1, 3), (0, 2)]:  # forward, the same again, and back
+        np.testing.assert_array_equal(frames[i], decoded[t])
+    with pytest.raises(InputError, match="no frame 9; the source ends after 6 frames"):
+        FrameSequence(clip, [9])[0]
 
 
 def test_no_person_found(tmp_path, mediapipe):

@@ -36,25 +36,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 @contextlib.contextmanager
-def frames_progress(console, description: str) -> Iterator[Callable[[int, int], None]]:
-    """A rich progress bar of the frames lifted (done / total over all tracks, frames/s), fed by
-    :func:`posezoo.lift`'s ``progress(done, total)``; shown on a terminal only."""
+def frames_progress(console) -> Iterator[Callable[[str], Callable[[int, int | None], None]]]:
+    """Rich progress bars of frames (done / total, frames/s) on a terminal only: yields
+    ``bar(description)``, which adds a bar and returns its ``update(done, total)`` (total None:
+    unknown), as :func:`posezoo.video.read_video`'s and :func:`posezoo.lift`'s ``progress`` take it."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
     from rich.text import Text
 
-    class Rate(ProgressColumn):  # frames over the time since the lift's first report (model loaded)
+    class Rate(ProgressColumn):  # frames over the time since the bar's first report (model loaded)
         def render(self, task) -> Text:
             return Text(f"{task.completed / task.elapsed:,.0f} frames/s" if task.completed and task.elapsed else "")
 
-    def update(done: int, total: int) -> None:
-        bar.start_task(task)  # a no-op once started
-        bar.update(task, completed=done, total=total)
+    def add(description: str) -> Callable[[int, int | None], None]:
+        task = bars.add_task(description, total=None, start=False)
+
+        def update(done: int, total: int | None) -> None:
+            bars.start_task(task)  # a no-op once started
+            bars.update(task, completed=done, total=total)
+
+        return update
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"), Rate(),
                TimeElapsedColumn())
-    with Progress(*columns, console=console, disable=not console.is_terminal) as bar:  # none in logs
-        task = bar.add_task(description, total=None, start=False)
-        yield update
+    with Progress(*columns, console=console, disable=not console.is_terminal) as bars:  # none in logs
+        yield add
 
 
 def _person(value: str) -> int | str:
@@ -74,24 +79,30 @@ def run(args: argparse.Namespace) -> int:
     from posezoo._atomic import check_output
     from posezoo.lifting import DEFAULT_MODEL, lift
     from posezoo.render import check_render_args, render
+    from posezoo.video import FrameSequence, is_video_source, is_webcam, read_video
 
     check_output(args.out, (".npz", ".json"), "--out")  # both outputs checked before any work
     if args.render:
         check_render_args(args.render, fps=args.fps or 25.0)
     console = Console(stderr=True)
     layout = None if args.layout == "auto" else args.layout
-    with frames_progress(console, f"lifting {Path(args.input).name}") as progress:
-        result = lift(args.input, layout=layout, image_size=tuple(args.size) if args.size else None,
+    video, name = is_video_source(args.input), Path(args.input).name
+    with frames_progress(console) as bar:
+        keypoints = read_video(args.input, layout, bar(f"detecting people in {name}")) if video else args.input
+        result = lift(keypoints, layout=layout, image_size=tuple(args.size) if args.size else None,
                       model=args.model or DEFAULT_MODEL, flip=args.flip, max_gap=args.max_gap,
                       scale=args.scale, device=args.device, fps=args.fps, smooth=args.smooth,
-                      rigid_bones=not args.free_bones, person=args.person, progress=progress, dtype=args.dtype)
+                      rigid_bones=not args.free_bones, person=args.person, progress=bar(f"lifting {name}"),
+                      dtype=args.dtype)
     out = result.save(args.out)
     frames = len(result.frames)
     console.print(f"{len(result.poses)} track(s) x {frames} frames -> {out} "
                   f"({result.units}, {result.frame} frame; model {result.model}, {result.meta['dtype']})")
     if args.render:
-        first = sorted(result.poses)[0]
+        first = sorted(result.poses)[0]  # the --person track when given
+        start, stop = result.span(first)
+        frames = FrameSequence(args.input, result.frames[start:stop]) if video and not is_webcam(args.input) else None
         render(result.poses[first], args.render, result.layout, keypoints_2d=result.inputs_2d[first],
-               fps=result.fps or 25.0, title=f"{Path(args.input).name}: track {first}", units=result.units)
+               fps=result.fps or 25.0, title=f"{name}: track {first}", units=result.units, background=frames)
         console.print(f"rendered track {first} -> {args.render}")
     return 0

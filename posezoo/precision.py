@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from posezoo.errors import InputError, PosezooWarning
@@ -30,8 +31,8 @@ AUTO = "auto"
 MATMUL_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 # Weights whose bf16 lift is measured as accurate as fp32 (held-out MPJPE within 0.5 mm;
 # benchmarks/README.md, "bf16"): dtype="auto" runs them in bf16 on a CPU with native bf16.
-BF16_VERIFIED = {"tcn-s-81f-lift.mocap": "held-out mocap MPJPE 44.71 mm in bf16 vs 44.65 in fp32 (clean 2D), "
-                                         "46.80 vs 46.78 (detector-like)"}
+BF16_VERIFIED = {"tcn-s-81f-lift.mocap": "held-out mocap MPJPE 42.79 mm in bf16 vs 42.86 in fp32 (clean 2D), "
+                                         "45.04 vs 45.06 (detector-like)"}
 
 
 def lift_dtype_note(weights: list[str]) -> str:
@@ -124,6 +125,31 @@ def runs_in_compute_dtype(method: Callable) -> Callable:
         return to_float32(out)
 
     return wrapper
+
+
+# Tokens up to which bf16 attention on the CPU is written out (see :func:`attention`).
+SHORT_ATTENTION = 128
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, dropout_p: float = 0.0) -> torch.Tensor:
+    """softmax(q k^T * scale) v for q, k, v (..., L, d) -> (..., L, d): ``F.scaled_dot_product_attention``,
+    except for bf16 on the CPU, where its flash kernel is slow (1 thread, dstformer/poseformer shapes):
+
+    - L <= :data:`SHORT_ATTENTION` tokens (17 joints, 27-81 frames): written out, both products in
+      bf16 and the softmax in fp32, 1.5-2.5x faster than SDPA in bf16 or fp32, in both directions;
+    - longer with autograd recording: SDPA in fp32 (the bf16 flash backward is ~10x slower);
+    - longer in inference: SDPA in bf16.
+    """
+    bf16_cpu = q.dtype == torch.bfloat16 and q.device.type == "cpu"
+    if not bf16_cpu:
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, scale=scale)
+    if q.shape[-2] <= SHORT_ATTENTION:
+        weights = F.dropout((q * scale @ k.transpose(-2, -1)).float().softmax(-1), dropout_p).to(v.dtype)
+        return weights @ v
+    if torch.is_grad_enabled():
+        with torch.autocast("cpu", enabled=False):
+            return F.scaled_dot_product_attention(q.float(), k.float(), v.float(), dropout_p=dropout_p, scale=scale)
+    return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, scale=scale)
 
 
 def to_float32(out: Any) -> Any:

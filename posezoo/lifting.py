@@ -55,6 +55,7 @@ class LiftResult:
     meta: dict[str, Any] = field(default_factory=dict)
     image_size: tuple[int, int] | None = None  # (width, height) pixels of the 2D input, when known
     spans: dict[int, tuple[int, int]] = field(default_factory=dict)
+    extras: dict[str, dict[int, np.ndarray]] = field(default_factory=dict)  # mesh models: _mesh_outputs, per track
 
     def span(self, track_id: int) -> tuple[int, int]:
         """The rows [start, stop) of ``frames`` that track ``track_id`` covers."""
@@ -73,9 +74,11 @@ class LiftResult:
         check_output(path, (".npz", ".json"), "lift output")
         if not ids:
             raise InputError(f"lift output {path}: no tracks to write")
-        for i in ids:
-            check_poses(self.poses[i], f"lift output {path}: track {i}")
-        per_track = {"poses_3d": self.poses, "confidence": self.confidence, "keypoints_2d": self.inputs_2d}
+        per_track = {"poses_3d": self.poses, "confidence": self.confidence, "keypoints_2d": self.inputs_2d,
+                     **self.extras}
+        for key in ("poses_3d", *self.extras):
+            for i in ids:
+                check_poses(per_track[key][i], f"lift output {path}: track {i}'s {key}")
         with atomic_path(path) as tmp:
             if path.suffix == ".json":
                 payload = {**info, "frames": self.frames.tolist(), "track_spans": {str(i): list(spans[i]) for i in ids},
@@ -251,6 +254,10 @@ def lift(keypoints: str | os.PathLike | KeypointTracks | np.ndarray, layout: str
          person: int | str | None = None) -> LiftResult:
     """Lift 2D keypoints in pixels to 3D with ``model``.
 
+    A mesh model (``dstformer-mesh`` created with ``smpl_model_path=`` and ``j_regressor_path=``)
+    lifts to its ``kp_3d`` joints in mm and adds each track's SMPL pose, shape and vertices
+    (``LiftResult.extras``).
+
     Args:
         keypoints: a keypoint file or folder, a video, image folder or webcam index (:mod:`posezoo.video`),
             tracks, or an array (T, J, 2|3) or (P, T, J, 2|3).
@@ -292,10 +299,14 @@ def lift(keypoints: str | os.PathLike | KeypointTracks | np.ndarray, layout: str
     if isinstance(model, Lifter) and dtype is not None:
         raise InputError("dtype= goes to Lifter(..., dtype=) when model is a Lifter")
     lifter = model if isinstance(model, Lifter) else Lifter(model, device=device, dtype=dtype)
-    check_lift_model(lifter.model)
+    mesh = check_lift_model(lifter.model)
+    if mesh and flip:
+        raise InputError("flip averaging of SMPL parameters is posezoo.models.mesh.mesh_flip_test; lift a mesh "
+                         "model without flip")
     source, target = get_layout(lifter.layout), get_layout(lifter.output_layout)
     result = LiftResult(poses={}, confidence={}, frames=tracks.frames[start:stop], joint_names=target.joints,
-                        layout=target.name, units=lifter.model.meta.get("output", {}).get("units", "?"),
+                        layout=target.name,
+                        units="mm" if mesh else lifter.model.meta.get("output", {}).get("units", "?"),
                         frame=lifter.model.meta.get("output", {}).get("frame", "camera"),
                         model=lifter.model.meta.get("weights") or lifter.model.meta.get("name") or "model",
                         fps=fps or tracks.fps, image_size=size,
@@ -329,6 +340,10 @@ def lift(keypoints: str | os.PathLike | KeypointTracks | np.ndarray, layout: str
         if x.shape[-1] != lifter.model.backbone.dim_in:
             x = x[..., : lifter.model.backbone.dim_in]
         out = lifter.run(x, report)
+        if mesh:
+            out, smpl = _mesh_outputs(out)
+            for key, value in smpl.items():
+                result.extras.setdefault(key, {})[track_id] = value
         work += len(x)
         if flip:
             out = (out + target.flip(lifter.run(source.flip(x), report))) / 2
@@ -347,6 +362,14 @@ def lift(keypoints: str | os.PathLike | KeypointTracks | np.ndarray, layout: str
     if scale and result.units == "normalised":
         result.units = "metres (scale from bone lengths)"
     return result
+
+
+def _mesh_outputs(out: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """A mesh head's (T, ...) outputs -> its 3D joints ``kp_3d`` (T, 17, 3) mm, and what is saved
+    beside them as the model gives it: ``smpl_pose`` (T, 72) axis-angle radians of the 24 SMPL
+    joints, ``smpl_betas`` (T, 10) and ``vertices`` (T, V, 3) mm."""
+    theta = out["theta"]
+    return out["kp_3d"], {"smpl_pose": theta[:, :72], "smpl_betas": theta[:, 72:], "vertices": out["verts"]}
 
 
 def smoothing_window(fps: float | None, seconds: float = 0.3) -> int:

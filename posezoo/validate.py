@@ -50,16 +50,20 @@ def check_device(device: str | torch.device) -> None:
         raise InputError(f"device {str(device)!r} is not usable here: {reason}") from None
 
 
-def check_lift_model(model: torch.nn.Module) -> None:
-    """Refuse a model whose output is not 3D joints (..., T, J, 3), e.g. an action or mesh model."""
+def check_lift_model(model: torch.nn.Module) -> bool:
+    """Refuse a model whose output is not 3D joints (..., T, J, 3), e.g. an action model or a mesh
+    model without a body model; True for a mesh model whose dict output has the joints (``kp_3d``)."""
     with torch.inference_mode():
         out = model(model.example_input(batch=1).to(next(model.parameters()).device))
-    if not (isinstance(out, torch.Tensor) and out.ndim == 4 and out.shape[-1] == 3):
+    joints = out.get("kp_3d") if isinstance(out, dict) else out
+    if not (isinstance(joints, torch.Tensor) and joints.ndim == 4 and joints.shape[-1] == 3):
         head = getattr(model, "config", {}).get("head", {}).get("type", type(model).__name__)
         name = getattr(model, "meta", {}).get("name") or type(model).__name__
-        instead = ("; for SMPL pose and shape run the model itself: model(x)['theta'] (posezoo.models.mesh)"
+        instead = ("; a mesh head gives them (kp_3d) with a body model: create it with smpl_model_path= and "
+                   "j_regressor_path=, or run model(x)['theta'] for SMPL pose and shape alone (posezoo.models.mesh)"
                    if isinstance(out, dict) and "theta" in out else "")
         raise InputError(f"{name} has a {head!r} head, not 3D joints: lift needs a model with a lift head{instead}")
+    return isinstance(out, dict)
 
 
 def check_track(track: np.ndarray, image_size: tuple[int, int] | None, what: str) -> np.ndarray:

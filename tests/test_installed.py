@@ -1,4 +1,4 @@
-"""``posezoo train`` and ``posezoo test`` from a plain (non-editable) wheel in a fresh venv, run outside
+"""``posezoo train``, ``posezoo test`` and ``posezoo benchmark`` from a plain (non-editable) wheel in a fresh venv, run outside
 the checkout: recipes resolve from the installed ``posezoo._entries``, work_dirs land below the cwd.
 
 The venv sees this environment's site-packages (torch, mmengine, ...) through a ``.pth`` line; such a
@@ -71,6 +71,11 @@ def test_train_and_test_from_an_installed_wheel(tmp_path):
     assert results["metrics"]["pose/mpjpe"]["value"] > 0
     assert results["checkpoint"] == f"work_dirs/{RECIPE}/last"  # relative to the cwd, not this machine's path
     assert str(tmp_path) not in (out / "results.json").read_text()
+
+    run([posezoo, "benchmark", "mlp-lift", "--batch", "2", "--frames", "1", "--repeats", "1", "--warmup", "0",
+         "--no-memory", "--csv", "bench.csv"], work)
+    rows = [r for r in (work / "bench.csv").read_text().splitlines() if not r.startswith("#")]
+    assert len(rows) == 2 and rows[1].startswith("mlp-lift,posezoo,infer,"), rows
 
 
 def test_published_files_carry_no_machine_paths(tmp_path, monkeypatch):

@@ -127,28 +127,33 @@ def runs_in_compute_dtype(method: Callable) -> Callable:
     return wrapper
 
 
-# Tokens up to which bf16 attention on the CPU is written out (see :func:`attention`).
+# bf16 attention on the CPU (see :func:`attention`): written out up to this many tokens, ...
 SHORT_ATTENTION = 128
+# ... and in fp32 SDPA below this head width (memory-bound products: fp32's fused kernel is faster)
+NARROW_HEAD = 16
 
 
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, dropout_p: float = 0.0) -> torch.Tensor:
     """softmax(q k^T * scale) v for q, k, v (..., L, d) -> (..., L, d): ``F.scaled_dot_product_attention``,
-    except for bf16 on the CPU, where its flash kernel is slow (1 thread, dstformer/poseformer shapes):
+    except in bf16 on the CPU, where its flash kernel is slow (measured with 1 thread on the
+    DSTformer/PoseFormer(V2) shapes):
 
-    - L <= :data:`SHORT_ATTENTION` tokens (17 joints, 27-81 frames): written out, both products in
-      bf16 and the softmax in fp32, 1.5-2.5x faster than SDPA in bf16 or fp32, in both directions;
-    - longer with autograd recording: SDPA in fp32 (the bf16 flash backward is ~10x slower);
-    - longer in inference: SDPA in bf16.
+    - d < :data:`NARROW_HEAD` (PoseFormer's 4-wide spatial heads), or L > :data:`SHORT_ATTENTION`
+      with autograd recording (the bf16 flash backward is ~10x slower): SDPA in fp32;
+    - L <= :data:`SHORT_ATTENTION` (17 joints, 27-81 frames): written out, both products in bf16
+      (fp32 accumulation) and the softmax in fp32, 1.5-2.5x faster than SDPA in bf16 or fp32;
+    - otherwise (long sequences in inference) SDPA in bf16.
     """
-    bf16_cpu = q.dtype == torch.bfloat16 and q.device.type == "cpu"
-    if not bf16_cpu:
+    if q.dtype != torch.bfloat16 or q.device.type != "cpu":
         return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, scale=scale)
-    if q.shape[-2] <= SHORT_ATTENTION:
+    short = q.shape[-2] <= SHORT_ATTENTION
+    if q.shape[-1] < NARROW_HEAD or (not short and torch.is_grad_enabled()):
+        with torch.autocast("cpu", enabled=False):
+            out = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), dropout_p=dropout_p, scale=scale)
+        return out.to(v.dtype)
+    if short:
         weights = F.dropout((q * scale @ k.transpose(-2, -1)).float().softmax(-1), dropout_p).to(v.dtype)
         return weights @ v
-    if torch.is_grad_enabled():
-        with torch.autocast("cpu", enabled=False):
-            return F.scaled_dot_product_attention(q.float(), k.float(), v.float(), dropout_p=dropout_p, scale=scale)
     return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, scale=scale)
 
 

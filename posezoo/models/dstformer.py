@@ -7,19 +7,19 @@ learned per-token softmax, LayerNorm, and the ``pre_logits`` Linear+Tanh. The 3D
 and the action and mesh heads are separate parts.
 
 Tokens stay in (B, T, J, C) layout throughout: spatial attention runs over J for each frame and
-temporal attention over T for each joint, both with ``F.scaled_dot_product_attention``.
+temporal attention over T for each joint, both with ``F.scaled_dot_product_attention`` (in bf16 on
+the CPU, :func:`posezoo.precision.attention` picks the fastest accurate form).
 """
 from __future__ import annotations
 
-import contextlib
 from collections import OrderedDict
 
 import torch
-import torch.nn.functional as F
 from timm.layers import DropPath, Mlp, trunc_normal_
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from posezoo.precision import attention
 from posezoo.registry import BACKBONES, CONVERTERS
 
 
@@ -55,11 +55,7 @@ class DSTAttention(nn.Module):
         # L x L scores), and that kernel returns (B*S, L, H, d) memory, so no permute copies.
         qkv = self.qkv(x).view(B * S, L, 3, self.num_heads, self.head_dim)
         q, k, v = qkv.transpose(1, 3).unbind(2)  # (B*S, H, L, d) each
-        # bf16 training on CPU: attention in fp32 (the CPU's bf16 flash-attention backward is ~10x slower)
-        fp32 = q.dtype == torch.bfloat16 and q.device.type == "cpu" and torch.is_grad_enabled()
-        with torch.autocast("cpu", enabled=False) if fp32 else contextlib.nullcontext():
-            out = F.scaled_dot_product_attention(*(t.float() if fp32 else t for t in (q, k, v)),
-                                                 dropout_p=self.attn_drop if self.training else 0.0, scale=self.scale)
+        out = attention(q, k, v, self.scale, self.attn_drop if self.training else 0.0)
         out = self.proj_drop(self.proj(out.transpose(1, 2).reshape(B, S, L, C)))
         return out.transpose(1, 2) if self.mode == "temporal" else out
 

@@ -22,11 +22,11 @@ from __future__ import annotations
 from functools import partial
 
 import torch
-import torch.nn.functional as F
 from timm.layers import DropPath, Mlp
 from torch import nn
 
 from posezoo.checkpoint import numpy_random_state_globals
+from posezoo.precision import attention
 from posezoo.registry import BACKBONES, CONVERTERS
 
 NORM_EPS = 1e-6  # blocks, Spatial_norm, Temporal_norm
@@ -55,8 +55,7 @@ class Attention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, N, C = x.shape
         q, k, v = self.qkv(x).reshape(B, N, 3, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(
-            q, k, v, dropout_p=self.attn_drop if self.training else 0.0, scale=self.scale)
+        out = attention(q, k, v, self.scale, self.attn_drop if self.training else 0.0)
         return self.proj_drop(self.proj(out.transpose(1, 2).reshape(B, N, C)))
 
 

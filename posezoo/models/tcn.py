@@ -206,9 +206,9 @@ class TemporalConvNet(nn.Module):
             y = bn(F.linear(cols, weight).flatten(0, 1)).unflatten(0, cols.shape[:2])
         elif not _eager_no_grad():
             y = F.linear(cols, *self._folded(conv, bn))
-        else:  # the GEMM without bias, then bias and ReLU in one pass
-            weight, bias = self._folded(conv, bn)
-            return self.drop(_add_relu_(cols @ weight.T, bias))
+        else:  # the GEMM without bias, then bias and ReLU in one pass; 2-D, as x may be a strided
+            weight, bias = self._folded(conv, bn)  # slice (a 3-D matmul would copy the weight per sequence)
+            return self.drop(_add_relu_(cols.flatten(0, 1) @ weight.T, bias).unflatten(0, cols.shape[:2]))
         return self.drop(F.relu(y, inplace=True))
 
     def _folded(self, conv: nn.Conv1d, bn: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:
@@ -272,11 +272,12 @@ def _shifted_gemm(x: torch.Tensor, weight: torch.Tensor, k: int, dilation: int) 
 
 
 def _fold(weight: torch.Tensor, bn: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:
-    """Conv1d weight (C_out, C_in, k) and eval-mode BatchNorm -> GEMM weight (C_out, k * C_in) in the
-    conv weight's dtype (bf16 for a model made with ``dtype=bfloat16``) and bias in the BatchNorm's."""
+    """Conv1d weight (C_out, C_in, k) and eval-mode BatchNorm -> GEMM weight (C_out, k * C_in) and
+    bias, both in the conv weight's dtype (bf16 for a model made with ``dtype=bfloat16``: an fp32 bias
+    added to bf16 activations converts them to fp32 and back, 15x the cost of the add)."""
     scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
     folded = (weight * scale[:, None, None]).transpose(1, 2).reshape(weight.shape[0], -1)
-    return folded.to(weight.dtype), torch.addcmul(bn.bias, bn.running_mean, scale, value=-1)
+    return folded.to(weight.dtype), torch.addcmul(bn.bias, bn.running_mean, scale, value=-1).to(weight.dtype)
 
 
 def _add_relu_(y: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:

@@ -7,5 +7,8 @@
 # (every frame of the edge-padded clip supervised; docs/training.md compares both).
 _base_ = ["./dstformer-lift-small.py"]
 model = dict(model=dict(_delete_=True, name="tcn-27f-lift", channels=176, mode="window"), input_channels=2)
+# fp32, not the base's bf16: a step this small (B=16, 27-frame windows, 176 channels) is 0.9x as fast
+# in bf16 (1 thread, interleaved; benchmarks/README.md "bf16").
+optim_wrapper = dict(type="OptimWrapper")
 val_evaluator = dict(errors=["mpjpe", "p_mpjpe", "n_mpjpe"])
 test_evaluator = val_evaluator

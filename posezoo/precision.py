@@ -5,9 +5,9 @@ and the training recipes' :class:`~posezoo.engine.optim.BF16OptimWrapper` all go
 
 Inference (:func:`set_dtype`): the weights of the matmul layers (``Linear``, ``Conv*``) are cast to
 bf16 once, and :class:`~posezoo.models.composed.PoseModel` runs its forward under
-``torch.autocast(bf16)``: matmuls and attention in bf16 with fp32 accumulation, while what autocast
-leaves alone stays fp32 (the residual stream, LayerNorm/BatchNorm and their parameters, embeddings,
-softmax over fp32 logits). Inputs and outputs are fp32. Training keeps fp32 master weights and
+``torch.autocast(bf16)``: matmuls and attention in bf16 with fp32 accumulation (attention in the
+form :func:`attention` picks; its softmax in fp32), while what autocast leaves alone stays fp32 (the
+residual stream, LayerNorm/BatchNorm and their parameters, embeddings). Inputs and outputs are fp32. Training keeps fp32 master weights and
 runs only forward and loss under the same autocast (:func:`autocast`); the loss is taken in fp32.
 """
 from __future__ import annotations

@@ -127,34 +127,36 @@ def runs_in_compute_dtype(method: Callable) -> Callable:
     return wrapper
 
 
-# bf16 attention on the CPU (see :func:`attention`): written out up to this many tokens, ...
-SHORT_ATTENTION = 128
-# ... and in fp32 SDPA below this head width (memory-bound products: fp32's fused kernel is faster)
+# bf16 attention on the CPU (see :func:`attention`): fp32 SDPA below this head width (memory-bound
+# products: fp32's fused kernel is faster), and while training on more tokens than SHORT_ATTENTION
 NARROW_HEAD = 16
+SHORT_ATTENTION = 128
+# fp32 attention scores per chunk of the written-out form (4 MB: they stay in cache)
+SCORES_PER_CHUNK = 1 << 20
 
 
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, dropout_p: float = 0.0) -> torch.Tensor:
-    """softmax(q k^T * scale) v for q, k, v (..., L, d) -> (..., L, d): ``F.scaled_dot_product_attention``,
-    except in bf16 on the CPU, where its flash kernel is slow (measured with 1 thread on the
-    DSTformer/PoseFormer(V2) shapes):
+    """softmax(q k^T * scale) v for q, k, v (N, ..., L, d) -> (N, ..., L, d): ``F.scaled_dot_product_attention``,
+    except in bf16 on the CPU, where its flash kernel is slow (measured on the DSTformer/PoseFormer(V2)
+    shapes, 1 and 2 threads):
 
     - d < :data:`NARROW_HEAD` (PoseFormer's 4-wide spatial heads), or L > :data:`SHORT_ATTENTION`
-      with autograd recording (the bf16 flash backward is ~10x slower): SDPA in fp32;
-    - L <= :data:`SHORT_ATTENTION` (17 joints, 27-81 frames): written out, both products in bf16
-      (fp32 accumulation) and the softmax in fp32, 1.5-2.5x faster than SDPA in bf16 or fp32;
-    - otherwise (long sequences in inference) SDPA in bf16.
+      with autograd recording (bf16 SDPA's backward is ~10x slower): SDPA in fp32;
+    - otherwise written out: both products in bf16 (fp32 accumulation), the softmax in fp32, over
+      chunks of N of at most :data:`SCORES_PER_CHUNK` scores: 1.5-2.5x faster than SDPA in bf16 or
+      fp32 on 17-81 tokens, 1.7-1.9x on the DSTformer's 243 frames.
     """
     if q.dtype != torch.bfloat16 or q.device.type != "cpu":
         return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, scale=scale)
-    short = q.shape[-2] <= SHORT_ATTENTION
-    if q.shape[-1] < NARROW_HEAD or (not short and torch.is_grad_enabled()):
+    tokens = q.shape[-2]
+    if q.shape[-1] < NARROW_HEAD or (tokens > SHORT_ATTENTION and torch.is_grad_enabled()):
         with torch.autocast("cpu", enabled=False):
             out = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), dropout_p=dropout_p, scale=scale)
         return out.to(v.dtype)
-    if short:
-        weights = F.dropout((q * scale @ k.transpose(-2, -1)).float().softmax(-1), dropout_p).to(v.dtype)
-        return weights @ v
-    return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, scale=scale)
+    chunk = max(1, SCORES_PER_CHUNK * q.shape[0] // (q[..., 0].numel() * tokens))
+    outs = [F.dropout((qc * scale @ kc.transpose(-2, -1)).float().softmax(-1), dropout_p).to(v.dtype) @ vc
+            for qc, kc, vc in zip(q.split(chunk), k.split(chunk), v.split(chunk))]
+    return outs[0] if len(outs) == 1 else torch.cat(outs)
 
 
 def to_float32(out: Any) -> Any:

@@ -236,10 +236,13 @@ def test_bf16_training_loss_in_fp32(bf16):
 
 @pytest.mark.parametrize("tokens, head", [(17, 64), (81, 68), (17, 4), (243, 64)])
 @pytest.mark.parametrize("grad", [False, True])
-def test_attention_paths_close_to_fp32(tokens, head, grad):
-    """Every branch of precision.attention (written out, fp32 SDPA for narrow heads or long training
-    sequences, bf16 SDPA) within bf16 rounding of fp32 attention (measured <= 0.5%), output in bf16,
-    gradients too; logits scaled 5% off give 4-7% and fail it."""
+@pytest.mark.parametrize("chunked", [False, True])
+def test_attention_paths_close_to_fp32(monkeypatch, tokens, head, grad, chunked):
+    """Every branch of precision.attention (written out in one chunk or several, fp32 SDPA for narrow
+    heads or long training sequences) within bf16 rounding of fp32 attention (measured <= 0.5%),
+    output in bf16, gradients too; logits scaled 5% off give 4-7% and fail it."""
+    if chunked:  # one batch element per chunk
+        monkeypatch.setattr(precision, "SCORES_PER_CHUNK", 1)
     torch.manual_seed(0)
     q, k, v = (torch.randn(3, 2, tokens, head) for _ in range(3))
     scale = head ** -0.5

@@ -122,7 +122,8 @@ def _assemble(detections: list[tuple[int, int, np.ndarray]], source: str, layout
 def tracks_from_detections(frames: dict[int, list[tuple[np.ndarray, int | None]]], source: str,
                            layout: str | None) -> KeypointTracks:
     """``{frame: [((J, 3) points, track id or None), ...]}`` -> tracks: by the ids when every
-    detection has one, else followed across frames by :func:`posezoo.tracking.track_people`."""
+    detection has one, else followed across frames by :func:`posezoo.tracking.track_people`; the
+    layout is ``layout``, else guessed from the joint count (:func:`_guess_layout`)."""
     detections = [(frame, track, points) for frame, found in frames.items() for points, track in found]
     if not detections:
         raise KeypointFileError(f"{source}: no people found")
@@ -131,7 +132,7 @@ def tracks_from_detections(frames: dict[int, list[tuple[np.ndarray, int | None]]
         raise KeypointFileError(f"{source}: detections have different joint counts {sorted(joints)}")
     if any(track is None for _, track, _ in detections):
         detections = track_people({frame: [points for points, _ in found] for frame, found in frames.items()})
-    return _assemble(detections, source, layout)
+    return _assemble(detections, source, _guess_layout(joints.pop(), layout))
 
 
 def _points(values, source: str) -> np.ndarray:
@@ -278,9 +279,7 @@ def read_json(path: Path, layout: str | None = None) -> KeypointTracks:
     """Detections in any supported JSON (see :data:`JSON_FORMATS`); people without track ids are
     followed across frames (:mod:`posezoo.tracking`)."""
     frames = _json_frames(_load_json(path), str(path))
-    tracks = tracks_from_detections(frames, str(path), None)
-    tracks.layout = _guess_layout(tracks.num_joints, layout)
-    return tracks
+    return tracks_from_detections(frames, str(path), layout)
 
 
 def read_json_folder(folder: Path, layout: str | None = None) -> KeypointTracks:
@@ -295,9 +294,7 @@ def read_json_folder(folder: Path, layout: str | None = None) -> KeypointTracks:
         if len(found) != 1:
             raise KeypointFileError(f"{path}: holds {len(found)} frames; a folder holds one JSON file per frame")
         frames[frame] = next(iter(found.values()))
-    tracks = tracks_from_detections(frames, str(folder), None)
-    tracks.layout = _guess_layout(tracks.num_joints, layout)
-    return tracks
+    return tracks_from_detections(frames, str(folder), layout)
 
 
 def tracks_from_array(array: np.ndarray, source: str, layout: str | None) -> KeypointTracks:

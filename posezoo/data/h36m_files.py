@@ -20,6 +20,7 @@ from posezoo.data import transforms as T
 from posezoo.data.datasets import H36M_SUBJECTS, clip_split
 from posezoo.data.layouts import convert_keypoints
 from posezoo.data.readers import H36M_CAMERAS, read_motion_npz
+from posezoo.data.retarget import retarget_h36m
 
 H36M_FPS = 50.0
 # (azimuth degrees, distance m, height m) of the four cameras, looking at (0, 0, 0.9) m
@@ -55,18 +56,23 @@ def _longest_run(inside: np.ndarray) -> slice:
     return slice(int(starts[best]), int(stops[best]))
 
 
-def mocap_subjects(files, test_every: int = 5, max_frames: int | None = None,
-                   area: float = 2.0) -> dict[str, dict[str, np.ndarray]]:
+def mocap_subjects(files, test_every: int = 5, max_frames: int | None = None, area: float = 2.0,
+                   split_rule: str = "hash", retarget: bool = False) -> dict[str, dict[str, np.ndarray]]:
     """{subject: {clip name: (T, 17, 3) world Z-up metres at 50 fps}} from shared mocap files, split
-    by clip (``hash`` rule). Each clip's mean root is moved to x = y = 0 and the clip is cut to its
+    by clip (``split_rule``: see :func:`clip_split`; ``"auto"`` is the split the default lifter's
+    recipe holds out). Each clip's mean root is moved to x = y = 0 and the clip is cut to its
     longest run with the root within ``area`` metres of it (the capture area: every camera sees the
-    whole body), then to ``max_frames``; clips left shorter than 27 frames are dropped."""
+    whole body), then to ``max_frames``; clips left shorter than 27 frames are dropped.
+    ``retarget``: joints moved to Human3.6M's definitions at its mean proportions
+    (:func:`posezoo.data.retarget.retarget_h36m`), as the lifters trained on the mocap output them."""
     subjects: dict[str, dict[str, np.ndarray]] = {s: {} for split in ("train", "test") for s in H36M_SUBJECTS[split]}
     turn = {"train": 0, "test": 0}
     for path in [files] if isinstance(files, (str, Path)) else files:
         motion = read_motion_npz(path)
-        for ci, split in enumerate(clip_split(motion.clip_names, "hash", test_every)):
+        for ci, split in enumerate(clip_split(motion.clip_names, split_rule, test_every)):
             clip = convert_keypoints(motion.clip(ci).astype(np.float64), motion.layout.name, "h36m-17")
+            if retarget:
+                clip = retarget_h36m(clip[None])[0]
             clip = T.interpolate_frames(clip, T.resample_fps(len(clip), float(motion.fps[ci]), H36M_FPS))
             world = clip @ np.array([[1.0, 0, 0], [0, 0, 1], [0, -1, 0]])  # Y up -> Z up
             world[..., :2] -= world[:, 0, :2].mean(axis=0)
@@ -99,6 +105,34 @@ def write_videopose3d_files(folder, subjects: dict, cameras: dict) -> dict[str, 
     np.savez_compressed(paths["data_2d"], positions_2d=poses_2d, metadata=metadata)
     paths["cameras"].write_bytes(pickle.dumps(cameras, protocol=4))
     return paths
+
+
+def write_detected_2d(folder, subjects: dict, cameras: dict, seed: int = 0, level: float = 1.0) -> Path:
+    """``data_2d_h36m_sh_like.npz``: the ground-truth projections with detector-like errors in
+    Stacked Hourglass's form (16 joints, x, y without confidence; H36M's neck/nose joint absent), as
+    ``data_2d_h36m_sh_pt_mpii.npz``. The errors are MotionBERT's detector model
+    (:data:`posezoo.data.synthetic.DETECTOR_NOISE`, fit to Human3.6M detections) at ``level`` times
+    its size, in each camera's screen units (half the image width)."""
+    from posezoo.data.datasets import SH_16_TO_H36M_17
+    from posezoo.data.synthetic import DETECTOR_NOISE
+
+    rng = np.random.default_rng(seed)
+    keep = [SH_16_TO_H36M_17.index(k) for k in range(16)]  # H36M-17 joint of each SH joint
+    poses_2d = {}
+    for s, actions in subjects.items():
+        poses_2d[s] = {}
+        for a, w in actions.items():
+            views = []
+            for c in H36M_CAMERAS:
+                pixels = project(w, cameras[(s, c)])[1]
+                noisy = T.add_noise_2d(pixels, rng, **DETECTOR_NOISE, scale=level * cameras[(s, c)]["w"] / 2)
+                views.append(noisy[:, keep, :2].astype(np.float32))
+            poses_2d[s][a] = views
+    metadata = {"layout_name": "mpii", "num_joints": 16,
+                "keypoints_symmetry": [[3, 4, 5, 13, 14, 15], [0, 1, 2, 10, 11, 12]]}
+    path = Path(folder) / "data_2d_h36m_sh_like.npz"
+    np.savez_compressed(path, positions_2d=poses_2d, metadata=metadata)
+    return path
 
 
 def write_motionbert_pickle(path, subjects: dict, cameras: dict) -> Path:

@@ -161,3 +161,60 @@ def test_lift_uses_pose_frame_normalisation_and_zero_root(data_dir):
     b = posezoo.lift(big, layout="h36m-17", model=model, image_size=(4000, 3000))
     assert np.allclose(a.poses[0], b.poses[0], atol=1e-5)  # no image size, no box: nothing changes
     assert np.array_equal(a.poses[0][:, 0], np.zeros((40, 3), np.float32))
+
+
+def _standing_clips(n: int, frames: int = 40) -> np.ndarray:
+    """(n, frames, 17, 3) a standing H36M-17 skeleton (Y up, facing +z, left at +x) walking along +z."""
+    pose = np.zeros((17, 3), np.float32)
+    for side, (hip, knee, ankle, shoulder, elbow, wrist) in ((1, (4, 5, 6, 11, 12, 13)), (-1, (1, 2, 3, 14, 15, 16))):
+        x = 0.13 * side
+        pose[[hip, knee, ankle]] = [[x, 0.92, 0], [x, 0.47, 0], [x, 0.02, 0]]
+        pose[[shoulder, elbow, wrist]] = [[1.3 * x, 1.42, 0], [1.4 * x, 1.14, 0], [1.5 * x, 0.89, 0.05]]
+    pose[[0, 7, 8, 9, 10]] = [[0, 0.92, 0], [0, 1.16, 0], [0, 1.42, 0], [0, 1.52, 0.08], [0, 1.62, 0]]
+    clips = np.repeat(pose[None, None], n, 0).repeat(frames, 1)
+    clips[..., 2] += np.linspace(0, 1.2, frames)[None, :, None]  # 1.2 m of travel
+    return clips
+
+
+def test_seat_bends_the_legs_keeps_bones_and_feet_on_the_floor():
+    """seating.seat: bones keep their lengths; seated frames have the thighs forward and about level,
+    the lower foot on the floor and the hips still; some clips sit down or stand up in the window."""
+    from posezoo.data import seating
+    from posezoo.losses import H36M_LIMBS
+
+    clips = _standing_clips(96)
+    seated = seating.seat(clips, np.random.default_rng(0))
+    limbs = np.array(H36M_LIMBS)
+    bones = lambda x: np.linalg.norm(x[..., limbs[:, 0], :] - x[..., limbs[:, 1], :], axis=-1)  # noqa: E731
+    np.testing.assert_allclose(bones(seated), bones(clips), atol=1e-5)
+    np.testing.assert_allclose(seated[..., 7:, :] - seated[..., :1, :], clips[..., 7:, :] - clips[..., :1, :], atol=1e-6)
+
+    thigh = seated[..., R.L_KNEE, :] - seated[..., R.L_HIP, :]  # (N, T, 3), length 0.45
+    sitting = thigh[..., 2] > 0.4  # knee well in front of the hip
+    standing = thigh[..., 1] < -0.44
+    whole = sitting.all(axis=1)
+    assert 0.3 < whole.mean() < 0.7  # half the clips seated throughout
+    assert np.any(standing[:, 0] & sitting[:, -1]) and np.any(sitting[:, 0] & standing[:, -1])  # down and up
+
+    s = seating.seat(clips[:8], np.random.default_rng(1), seatedness=np.ones((8, 40)))
+    assert np.all(np.abs(s[..., R.L_KNEE, 1] - s[..., R.L_HIP, 1]) < 0.45 * np.cos(np.deg2rad(64)))
+    np.testing.assert_allclose(s[..., [R.L_ANKLE, R.R_ANKLE], 1].min(axis=-1), 0.02, atol=1e-5)  # the floor
+    assert np.all(s[..., 0, 1] < 0.75)  # hips at chair height, not standing height
+    np.testing.assert_allclose(s[..., 0, [0, 2]], s[:, :1, 0, [0, 2]].repeat(40, 1), atol=1e-5)  # still
+    untouched = seating.seat(clips[:2], np.random.default_rng(1), seatedness=np.zeros((2, 40)))
+    np.testing.assert_allclose(untouched, clips[:2], atol=1e-6)
+
+
+def test_detector_inputs_leave_out_whole_joints():
+    """A share of clips lack one joint in every frame (as Stacked Hourglass's 16 joints lack the
+    neck/nose), half of them the nose; without it no joint is missing throughout."""
+    from posezoo.data.synthetic import detector_inputs
+
+    rng = np.random.default_rng(1)
+    points = rng.normal(0, 0.3, (400, 30, 17, 3)).astype(np.float32)
+    points[..., 2] += 5.0
+    quiet = dict(DEFAULT_AUGMENT, drop=0.0, occlusion=0.0)
+    absent = (detector_inputs(points, rng, dict(quiet, absent=1.0))[..., 2] == 0).all(axis=1)  # (N, J)
+    assert np.all(absent.sum(1) == 1)
+    assert 0.4 < absent[:, R.NOSE].mean() < 0.65 and not absent[:, 0].any()
+    assert not (detector_inputs(points, rng, dict(quiet, absent=0.0))[..., 2] == 0).any()

@@ -8,10 +8,12 @@ lifter meets on real video, so that weights trained on it transfer:
    (:mod:`posezoo.data.retarget`), limbs scaled +-8 %, a random left/right mirror;
 3. a static camera anywhere around the subject: any yaw, 0.5-2 m high, 2.5-8 m away (plus the
    subject's travel), aimed near the body with a little roll (perspective as in phone and lab video);
+   some clips seated on an unseen chair, sitting down or standing up (:mod:`posezoo.data.seating`);
 4. detector-like 2D: MotionBERT's keyframe-correlated per-joint noise with uniform outliers and
    displacement-derived confidence (:data:`DETECTOR_NOISE`), its size relative to the person's and
    varied per clip (none to twice Human3.6M detectors'), sometimes all confidences 1 (inputs
-   without scores); joints dropped at random and limb ends occluded for whole runs (confidence 0);
+   without scores); joints dropped at random, limb ends occluded for whole runs, and one joint
+   absent from every frame as a 2D layout without it gives it (confidence 0);
 5. ``pose-frame`` normalisation (:func:`posezoo.data.transforms.normalize_pose_frames`), exactly as
    ``posezoo.lift`` normalises a model trained here.
 
@@ -27,6 +29,7 @@ import numpy as np
 import torch
 
 from posezoo.data import retarget as R
+from posezoo.data import seating
 from posezoo.data import transforms as T
 from posezoo.data.datasets import _MocapClips
 from posezoo.registry import DATASETS
@@ -64,6 +67,9 @@ DEFAULT_AUGMENT = dict(
     drop=0.05,                     # largest per-joint drop probability (uniform per clip)
     occlusion=0.3,                 # share of clips with one limb joint missing for a run of frames
     occlusion_frames=(5, 60),
+    seated=0.15,                   # share of clips seated, sitting down or standing up (seating.seat)
+    absent=0.25,                   # share of clips with one joint missing in every frame, half of them
+                                   # the neck/nose (Stacked Hourglass's 16 joints lack it)
 )
 """Ranges of :class:`SyntheticLiftDataset`'s training augmentation (override any key with ``augment``)."""
 
@@ -117,6 +123,8 @@ def detector_inputs(points: np.ndarray, rng: np.random.Generator, augment: dict)
         length = int(rng.integers(*augment["occlusion_frames"]))
         start = int(rng.integers(-length // 2, frames))
         drop[i, max(start, 0):start + length, OCCLUDABLE[rng.integers(len(OCCLUDABLE))]] = True
+    absent = np.flatnonzero(rng.random(n) < augment["absent"])  # a joint the 2D layout lacks
+    drop[absent, :, np.where(rng.random(len(absent)) < 0.5, R.NOSE, rng.integers(1, joints, len(absent)))] = True
     conf = np.where(drop, 0.0, np.maximum(conf, 1e-3)).astype(xy.dtype)
     return np.concatenate([noisy[..., :2], conf[..., None]], axis=-1)
 
@@ -201,6 +209,9 @@ class SyntheticLiftDataset(_MocapClips):
             world[flip] = self.layout.flip(world[flip], axis=0)
         else:
             world = R.retarget_h36m(world)
+        seated = rng.random(n) < self.augment["seated"]
+        if seated.any():
+            world[seated] = seating.seat(world[seated], rng)
         points = view_batch(world, rng, self.augment)
         inputs = T.normalize_pose_frames(detector_inputs(points, rng, self.augment))
         target = points - points[..., :1, :]

@@ -1,10 +1,11 @@
 # posezoo's default lifter (`tcn-s-81f-lift.mocap`): a VideoPose3D TCN (81 frames, 512 channels, x, y
 # and confidence in) trained in its single-frame form on all the open mocap made to look like real
 # detections (posezoo.data.SyntheticLiftDataset: Human3.6M joint definitions and proportions, random
-# proportions and limbs, cameras all around, MotionBERT's detector noise and confidences, dropped and
-# occluded joints, per-frame pose normalisation). Every batch is new: 1024 windows a step, generated in
-# one worker process while the model trains in bf16. Scored on fixed held-out windows, with detector
-# noise (val) and on clean projections (`--cfg-options test_dataloader.dataset.augment.clean=1.0`).
+# proportions and limbs, cameras all around, some people seated on an unseen chair, MotionBERT's
+# detector noise and confidences, dropped, occluded and absent joints, per-frame pose normalisation).
+# Every batch is new: 1024 windows a step, generated in one worker process while the model trains in
+# bf16. Scored on fixed held-out windows, with detector noise (val) and on clean projections
+# (`--cfg-options test_dataloader.dataset.augment.clean=1.0`).
 _base_ = ["./_runtime.py", "./_schedule.py", "./_lift_data.py"]
 files = [_base_.data_root + "/bandai1.npz", _base_.data_root + "/bandai2.npz", _base_.data_root + "/cmu.npz",
          _base_.data_root + "/deepmimic.npz"]

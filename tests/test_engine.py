@@ -15,7 +15,7 @@ from posezoo.checkpoint import CheckpointError
 from posezoo.engine import compat
 from posezoo.engine.hooks import check_dataset
 from posezoo.engine.optim import BF16OptimWrapper, ParamGroupConstructor
-from posezoo.engine.runner import check_paths, load_config, recipe_dir, recipe_names, resume_checkpoint
+from posezoo.engine.runner import check_paths, load_config, prepare, recipe_dir, recipe_names, resume_checkpoint
 from posezoo.engine.tasks import ActionTask, LiftTask
 from posezoo.registry import DATASETS, HEADS, MODELS
 
@@ -248,8 +248,7 @@ def test_runner_ema_exports_and_nan_stop(tmp_path, data_dir):
     from safetensors.torch import load_file
 
     hooks = load_config("dstformer-lift-pretrain").custom_hooks
-    cfg = tiny_config(data_dir, tmp_path / "ema", custom_hooks=hooks)
-    compat.trust_directory(cfg.work_dir)
+    cfg = prepare(tiny_config(data_dir, tmp_path / "ema", custom_hooks=hooks), None, "none")
     Runner.from_cfg(cfg).train()
     work = Path(cfg.work_dir)
     assert sorted(p.name for p in work.glob("iter_*.safetensors")) == ["iter_3.safetensors", "iter_6.safetensors"]
@@ -267,7 +266,7 @@ def test_runner_ema_exports_and_nan_stop(tmp_path, data_dir):
     nan = tiny_config(data_dir, tmp_path / "nan", **{"optim_wrapper.optimizer.lr": 1e30,
                                                      "optim_wrapper.clip_grad": None})
     with pytest.raises(FloatingPointError, match=r"at iteration \d+"):
-        Runner.from_cfg(nan).train()
+        Runner.from_cfg(prepare(nan, None, "none")).train()
 
 
 def test_runs_in_one_process_log_to_their_own_files(tmp_path, data_dir, monkeypatch):
@@ -276,8 +275,6 @@ def test_runs_in_one_process_log_to_their_own_files(tmp_path, data_dir, monkeypa
     import time
 
     from mmengine.runner import Runner
-
-    from posezoo.engine.runner import prepare
 
     now = time.time()
     monkeypatch.setattr(time, "time", lambda: now)  # both runners start "within the same second"
@@ -308,7 +305,7 @@ def test_validation_reproduces_in_test_tool(tmp_path, data_dir):
                                                       "param_scheduler": [], "optim_wrapper.optimizer.lr": 0.05,
                                                       "val_evaluator.errors": ["mpjpe", "p_mpjpe"],
                                                       "test_evaluator.errors": ["mpjpe", "p_mpjpe"]})
-    compat.trust_directory(cfg.work_dir)
+    cfg = prepare(cfg, None, "none")  # its own experiment name: a run started in the same second would log elsewhere
     Runner.from_cfg(cfg).train()
     work = Path(cfg.work_dir)
     rows = [_json.loads(line) for p in work.glob("*/vis_data/scalars.json") for line in p.read_text().splitlines()]

@@ -205,6 +205,10 @@ def test_lift_scored_end_to_end_on_h36m_files(tmp_path, data_dir):
     assert stored["S9"][sorted(stored["S9"])[0]][0].shape[1:] == (16, 2)
     sh_videos, _ = h36m_videos(tmp_path / "data_3d_h36m.npz", sh, tmp_path / "cameras.pkl")
     assert np.all(sh_videos[0].keypoints[:, 9] == 0) and np.all(sh_videos[0].keypoints[:, 10, 2] == 1)
+    face, _ = h36m_videos(tmp_path / "data_3d_h36m.npz", F.write_face_points_2d(tmp_path, test_only, cameras),
+                          tmp_path / "cameras.pkl")
+    moved = np.abs(face[0].keypoints - videos[0].keypoints).max(axis=(0, 2)) > 0.5  # pixels
+    assert list(np.flatnonzero(moved)) == [7, 8, 10]  # spine, thorax, head
 
     spec = importlib.util.spec_from_file_location("lift_h36m", Path(__file__).parent.parent / "tools" / "lift_h36m.py")
     tool = importlib.util.module_from_spec(spec)

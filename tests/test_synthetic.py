@@ -218,3 +218,28 @@ def test_detector_inputs_leave_out_whole_joints():
     assert np.all(absent.sum(1) == 1)
     assert 0.4 < absent[:, R.NOSE].mean() < 0.65 and not absent[:, 0].any()
     assert not (detector_inputs(points, rng, dict(quiet, absent=0.0))[..., 2] == 0).any()
+
+
+def test_face_points_place_torso_and_head_as_coco_layouts_do():
+    """In a share of clips the thorax, spine and head become COCO's (mid-shoulders, mean of hips and
+    shoulders, mid-eyes between the neck/nose and the head top); every other joint and every other
+    clip is untouched, and a zero share draws nothing."""
+    from posezoo.data.synthetic import face_points
+
+    rng = np.random.default_rng(2)
+    xy = rng.normal(0, 1, (2000, 5, 17, 2)).astype(np.float32)
+    out = face_points(xy, rng, 0.3)
+    changed = (out != xy).any(axis=(1, 3))  # (N, J)
+    chosen = changed.any(axis=1)
+    assert 0.26 < chosen.mean() < 0.34
+    assert not changed[:, [j for j in range(17) if j not in (R.SPINE, R.THORAX, R.HEAD)]].any()
+    c, o = xy[chosen], out[chosen]
+    np.testing.assert_allclose(o[..., R.THORAX, :], (c[..., R.L_SHOULDER, :] + c[..., R.R_SHOULDER, :]) / 2, atol=1e-6)
+    as_coco = [0] * 5 + [R.L_SHOULDER, R.R_SHOULDER] + [0] * 4 + [R.L_HIP, R.R_HIP] + [0] * 4  # COCO's slots
+    coco = convert_keypoints(o[..., as_coco, :], "coco-17", "h36m-17")
+    np.testing.assert_allclose(o[..., R.SPINE, :], coco[..., R.SPINE, :], atol=1e-6)
+    along = (o[..., R.HEAD, :] - c[..., R.NOSE, :]) / (c[..., R.HEAD, :] - c[..., R.NOSE, :])  # per clip fraction
+    assert np.allclose(along[..., 0], along[..., 1], atol=1e-3) and 0.2 <= along.min() and along.max() <= 0.7
+    assert np.ptp(along[:, 0, 0]) > 0.4  # the fraction varies from clip to clip
+    state = rng.bit_generator.state
+    assert face_points(xy, rng, 0.0) is xy and rng.bit_generator.state == state

@@ -10,8 +10,10 @@ H36M_FOLDER holds VideoPose3D's ``data_3d_h36m.npz``, ``data_2d_h36m_<2d>.npz`` 
 ``cameras.pkl`` (docs/training.md, "Human3.6M as users hold it"). ``--make-proxy`` first writes
 such files from the shared mocap clips that the default lifter's recipe holds out (``auto`` split),
 their joints on Human3.6M's definitions, at 50 fps, seen by four Human3.6M-like cameras: ground-truth
-2D (``--2d gt``) and Stacked-Hourglass-like 2D (``--2d sh_like``: detector errors, 16 joints, no
-neck/nose). They are a stand-in, not Human3.6M: other people, other motions.
+2D (``--2d gt``), Stacked-Hourglass-like 2D (``--2d sh_like``: detector errors, 16 joints, no
+neck/nose) and ground truth with the thorax, spine and head where COCO-like layouts put them
+(``--2d gt_face``: mid-shoulders, mid-eyes). They are a stand-in, not Human3.6M: other people,
+other motions.
 """
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ def make_proxy(folder: Path, data: Path, max_frames: int) -> None:
     cameras = h36m_files.h36m_cameras(subjects)
     h36m_files.write_videopose3d_files(folder, subjects, cameras)
     h36m_files.write_detected_2d(folder, subjects, cameras)
+    h36m_files.write_face_points_2d(folder, subjects, cameras)
 
 
 def main(argv: list[str] | None = None) -> int:

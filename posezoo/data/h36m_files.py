@@ -91,18 +91,20 @@ def project(world: np.ndarray, cam: dict) -> tuple[np.ndarray, np.ndarray]:
     return points, points[..., :2] / points[..., 2:] * cam["f"].reshape(2) + cam["c"].reshape(2)
 
 
+H36M_2D_METADATA = {"layout_name": "h36m", "num_joints": 17,
+                    "keypoints_symmetry": [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]]}
+
+
 def write_videopose3d_files(folder, subjects: dict, cameras: dict) -> dict[str, Path]:
     """``data_3d_h36m.npz``, ``data_2d_h36m_gt.npz`` and ``cameras.pkl`` in ``folder``; returns their paths."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     poses_2d = {s: {a: [project(w, cameras[(s, c)])[1].astype(np.float32) for c in H36M_CAMERAS]
                     for a, w in actions.items()} for s, actions in subjects.items()}
-    metadata = {"layout_name": "h36m", "num_joints": 17,
-                "keypoints_symmetry": [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]]}
     paths = {"data_3d": folder / "data_3d_h36m.npz", "data_2d": folder / "data_2d_h36m_gt.npz",
              "cameras": folder / "cameras.pkl"}
     np.savez_compressed(paths["data_3d"], positions_3d=subjects)
-    np.savez_compressed(paths["data_2d"], positions_2d=poses_2d, metadata=metadata)
+    np.savez_compressed(paths["data_2d"], positions_2d=poses_2d, metadata=H36M_2D_METADATA)
     paths["cameras"].write_bytes(pickle.dumps(cameras, protocol=4))
     return paths
 
@@ -132,6 +134,20 @@ def write_detected_2d(folder, subjects: dict, cameras: dict, seed: int = 0, leve
                 "keypoints_symmetry": [[3, 4, 5, 13, 14, 15], [0, 1, 2, 10, 11, 12]]}
     path = Path(folder) / "data_2d_h36m_sh_like.npz"
     np.savez_compressed(path, positions_2d=poses_2d, metadata=metadata)
+    return path
+
+
+def write_face_points_2d(folder, subjects: dict, cameras: dict, seed: int = 0) -> Path:
+    """``data_2d_h36m_gt_face.npz``: the ground-truth projections with the thorax, spine and head
+    placed as COCO-like detector layouts give them (mid-shoulders, mean of hips and shoulders,
+    mid-eyes: :func:`posezoo.data.synthetic.face_points`), the rest exact."""
+    from posezoo.data.synthetic import face_points
+
+    rng = np.random.default_rng(seed)
+    poses_2d = {s: {a: [face_points(project(w, cameras[(s, c)])[1][None], rng, 1.0)[0].astype(np.float32)
+                        for c in H36M_CAMERAS] for a, w in actions.items()} for s, actions in subjects.items()}
+    path = Path(folder) / "data_2d_h36m_gt_face.npz"
+    np.savez_compressed(path, positions_2d=poses_2d, metadata=H36M_2D_METADATA)
     return path
 
 

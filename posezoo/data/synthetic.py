@@ -13,7 +13,8 @@ lifter meets on real video, so that weights trained on it transfer:
    displacement-derived confidence (:data:`DETECTOR_NOISE`), its size relative to the person's and
    varied per clip (none to twice Human3.6M detectors'), sometimes all confidences 1 (inputs
    without scores); joints dropped at random, limb ends occluded for whole runs, and one joint
-   absent from every frame as a 2D layout without it gives it (confidence 0);
+   absent from every frame as a 2D layout without it gives it (confidence 0); in some clips the
+   thorax, spine and head where COCO-like layouts put them (mid-shoulders, mid-eyes: :func:`face_points`);
 5. ``pose-frame`` normalisation (:func:`posezoo.data.transforms.normalize_pose_frames`), exactly as
    ``posezoo.lift`` normalises a model trained here.
 
@@ -70,6 +71,8 @@ DEFAULT_AUGMENT = dict(
     seated=0.15,                   # share of clips seated, sitting down or standing up (seating.seat)
     absent=0.25,                   # share of clips with one joint missing in every frame, half of them
                                    # the neck/nose (Stacked Hourglass's 16 joints lack it)
+    face_points=0.3,               # share of clips whose thorax, spine and head are placed as the COCO
+                                   # rule places them (coco/openpose/mediapipe inputs): see face_points
 )
 """Ranges of :class:`SyntheticLiftDataset`'s training augmentation (override any key with ``augment``)."""
 
@@ -105,11 +108,31 @@ def view_batch(world: np.ndarray, rng: np.random.Generator, augment: dict) -> np
     return np.einsum("ntjc,nkc->ntjk", world - centre[:, None, None].astype(world.dtype), rot.astype(world.dtype))
 
 
+def face_points(xy: np.ndarray, rng: np.random.Generator, share: float) -> np.ndarray:
+    """2D (N, T, 17, 2) with, in ``share`` of the clips, the thorax, spine and head placed as
+    layouts without those points get them from a face detector's (the COCO rule of
+    :mod:`posezoo.data.layouts`): thorax = mid-shoulders, spine = mean of hips and shoulders, head =
+    mid-eyes, here 20-70 % of the way from the neck/nose to the head top. Human3.6M's head joint is
+    the top of the head; read as such, mid-eyes put 11-19 mm onto the stand-in's MPJPE."""
+    if share <= 0:  # no draw: the rest of the batch comes out as without this step
+        return xy
+    chosen = np.flatnonzero(rng.random(len(xy)) < share)
+    out = xy.copy()
+    c = xy[chosen]
+    shoulders = (c[..., R.L_SHOULDER, :] + c[..., R.R_SHOULDER, :]) / 2
+    hips = (c[..., R.L_HIP, :] + c[..., R.R_HIP, :]) / 2
+    eyes = rng.uniform(0.2, 0.7, (len(chosen), 1, 1)).astype(xy.dtype)
+    out[chosen, :, R.THORAX] = shoulders
+    out[chosen, :, R.SPINE] = (shoulders + hips) / 2
+    out[chosen, :, R.HEAD] = c[..., R.NOSE, :] + eyes * (c[..., R.HEAD, :] - c[..., R.NOSE, :])
+    return out
+
+
 def detector_inputs(points: np.ndarray, rng: np.random.Generator, augment: dict) -> np.ndarray:
     """Camera-frame points (N, T, J, 3) -> detector-like 2D (N, T, J, 3): x, y (focal-length units)
     with noise, confidence (0 for missing joints), before normalisation."""
     n, frames, joints = points.shape[:3]
-    xy = points[..., :2] / np.maximum(points[..., 2:3], 0.1)
+    xy = face_points(points[..., :2] / np.maximum(points[..., 2:3], 0.1), rng, augment["face_points"])
     box = xy.max(axis=2) - xy.min(axis=2)
     person = box.max(axis=-1).mean(axis=1)  # (N,) the person's size in these units
     level = np.exp(rng.uniform(*np.log(augment["noise_level"]), n)) * (rng.random(n) >= augment["clean"])

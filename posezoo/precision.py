@@ -31,8 +31,8 @@ AUTO = "auto"
 MATMUL_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 # Weights whose bf16 lift is measured as accurate as fp32 (held-out MPJPE within 0.5 mm;
 # benchmarks/README.md, "bf16"): dtype="auto" runs them in bf16 on a CPU with native bf16.
-BF16_VERIFIED = {"tcn-s-81f-lift.mocap": "held-out mocap MPJPE 42.15 mm in bf16 vs 42.16 in fp32 (clean 2D), "
-                                         "43.88 vs 43.89 (detector-like)"}
+BF16_VERIFIED = {"tcn-s-81f-lift.mocap": "held-out mocap MPJPE 41.94 mm in bf16 vs 41.92 in fp32 (clean 2D), "
+                                         "43.64 vs 43.63 (detector-like)"}
 
 
 def lift_dtype_note(weights: list[str]) -> str:

@@ -55,6 +55,9 @@ def test_motionbert_pickle_and_dataset(motionbert_pkl):
     j3d = src["joint3d_image"][3:12]
     expect = np.concatenate([j3d[..., :2] / 1000 * 2 - [1, 1.002], j3d[..., 2:] / 1000 * 2], -1)
     np.testing.assert_allclose(norm[1]["target"].numpy(), expect - expect[:, :1], atol=1e-5)
+    gt = MotionBERTH36MDataset(path, split="train", clip_len=9, stride=3, flip=False, gt_2d=True)[1]
+    np.testing.assert_allclose(gt["inputs"][..., :2].numpy(), expect[..., :2], rtol=1e-5, atol=1e-6)
+    assert torch.all(gt["inputs"][..., 2] == 1) and torch.equal(gt["target"], item["target"])
     test = MotionBERTH36MDataset(path, split="test", clip_len=40)  # shorter video: one resampled clip
     assert len(test) == 1 and test[0]["inputs"].shape == (40, 17, 3) and test[0]["meta"]["start"] == -1
     assert torch.equal(test[0]["inputs"], test[0]["inputs"])

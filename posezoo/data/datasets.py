@@ -539,7 +539,8 @@ class MotionBERTH36MDataset(_SequenceLiftDataset):
     """Human3.6M from MotionBERT's preprocessed pickle (``h36m_sh_conf_cam_source_final.pkl``).
 
     Inputs as MotionBERT's DataReaderH36M: the stored 2D (SH detections) normalised with each
-    camera's resolution, with the stored confidence. Videos are the runs of equal ``source``;
+    camera's resolution, with the stored confidence; ``gt_2d``: the ground-truth projections
+    (``joint3d_image``'s u, v) with confidence 1 instead, as MotionBERT's ``gt_2d`` option. Videos are the runs of equal ``source``;
     windows every ``stride`` frames (official: 81 train, 243 test; a video's tail after its last
     full window is dropped), shorter videos resampled.
 
@@ -553,7 +554,7 @@ class MotionBERTH36MDataset(_SequenceLiftDataset):
 
     def __init__(self, file, split: str = "train", clip_len: int = 243, stride: int | None = None,
                  target: str = "metres", seed: int = 0, flip: bool | None = None, corrupt: dict | None = None,
-                 license: str = H36M_LICENSE):
+                 license: str = H36M_LICENSE, gt_2d: bool = False):
         _check_split(split)
         if target not in ("metres", "normalised"):
             raise ValueError(f"target must be 'metres' or 'normalised', got {target!r}")
@@ -561,8 +562,9 @@ class MotionBERTH36MDataset(_SequenceLiftDataset):
         d = read_motionbert_h36m(file)[split]
         wh = _resolution(d["camera_name"])
         w, h = wh[:, 0:1, None], wh[:, 1:2, None]
-        xy = d["joint_2d"][..., :2] / w * 2 - np.concatenate([np.ones_like(h), h / w], axis=-1)
-        conf = d["confidence"].reshape(len(xy), 17, -1)[..., :1]
+        pixels = d["joint3d_image"] if gt_2d else d["joint_2d"]
+        xy = pixels[..., :2] / w * 2 - np.concatenate([np.ones_like(h), h / w], axis=-1)
+        conf = np.ones_like(xy[..., :1]) if gt_2d else d["confidence"].reshape(len(xy), 17, -1)[..., :1]
         inputs = np.concatenate([xy, conf], axis=-1).astype(np.float32)
         if target == "metres":
             points = d["joints_2.5d_image"] / 1000.0

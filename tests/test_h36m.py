@@ -165,6 +165,34 @@ def test_dstformer_h36m_recipe_end_to_end(tmp_path, monkeypatch, subjects, camer
     assert saved["data"]["sources"][0]["file"] == "h36m_sh_conf_cam_source_final.pkl"
 
 
+@pytest.mark.slow
+def test_learning_curve_of_h36m_recipes(tmp_path, monkeypatch, subjects, cameras):
+    """tools/lift_curve.py --setting h36m: mlp-lift-h36m trains through tools/train.py on
+    VideoPose3D-format files, its curve and the single-frame ridge floor land in curves.csv."""
+    import csv
+    import importlib.util
+
+    from posezoo.engine.runner import recipe_dir
+
+    data = tmp_path / "h36m"
+    F.write_videopose3d_files(data, subjects, cameras)
+    monkeypatch.setenv("POSEZOO_H36M", str(data))
+    monkeypatch.setenv("POSEZOO_H36M_2D", "gt")
+    spec = importlib.util.spec_from_file_location("posezoo_curve_tool", recipe_dir().parents[1] / "tools" / "lift_curve.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    tool.main(["mlp-lift-h36m", "--setting", "h36m", "--iters", "4", "--points", "2", "--ridge-windows", "2000",
+               "--out", str(tmp_path / "curves")])
+    with open(tmp_path / "curves" / "h36m" / "curves.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["recipe"], int(r["iter"])) for r in rows] == [("mlp-lift-h36m", 2), ("mlp-lift-h36m", 4),
+                                                              ("ridge (floor)", 0)]
+    assert all(0 < float(r["pose/mpjpe"]) < 2000 for r in rows)
+    # the ridge floor is fitted on single frames: better than a pose of zeros, worse than perfect
+    assert 1 < float(rows[-1]["pose/p_mpjpe"]) < float(rows[-1]["pose/mpjpe"]) < 300
+    assert (tmp_path / "curves" / "h36m" / "curves.png").stat().st_size > 10_000
+
+
 def test_motionbert_pickle_from_mocap_is_consistent(tmp_path, subjects, cameras):
     """The written pickle's 2.5D targets are the camera-frame pose to within weak perspective."""
     from posezoo.data.datasets import MotionBERTH36MDataset

@@ -3,11 +3,14 @@ the ridge-regression floor fitted on the same data.
 
     python tools/lift_curve.py tcn-s-81f-lift-mocap mlp-lift-mocap --iters 600 --out docs/results/curves
     python tools/lift_curve.py tcn-s-81f-lift-mocap mlp-lift-mocap --setting bandai-to-cmu --iters 600 ...
+    POSEZOO_H36M=h36m POSEZOO_H36M_2D=gt python tools/lift_curve.py tcn-27f-lift-h36m mlp-lift-h36m --setting h36m
 
 Settings (``POSEZOO_DATA`` holds the shared mocap files):
 - ``heldout``: each recipe's own data, scored on its held-out clips;
 - ``bandai-to-cmu``: trained on Bandai-Namco 1 + 2 only, scored on CMU's test clips: another marker
-  skeleton and other people, the gap real benchmarks add.
+  skeleton and other people, the gap real benchmarks add;
+- ``h36m``: the Human3.6M recipes (tcn-27f-lift-h36m, dstformer-lift-h36m-small, mlp-lift-h36m) on the
+  files under ``POSEZOO_H36M`` (real Human3.6M, or the stand-in posezoo.data.h36m_files writes).
 Each recipe trains with ``tools/train.py`` for ``--iters`` iterations (its schedule rescaled), scored
 ``--points`` times; its work_dir's ``curve.csv`` (posezoo.engine.curve.LearningCurveHook) gives error
 vs training seconds. The ridge floor (posezoo.evaluation.baselines.RidgeLifter, single frame) is
@@ -26,23 +29,27 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's posezoo first
 
 ROOT = Path(__file__).resolve().parents[1]
+# Per setting: the --cfg-options every recipe trains under, and the dataset arguments that make the
+# first recipe's dataset give single frames for the ridge floor.
+MOCAP_FRAME = {"frames": 1, "target": "centre"}
 SETTINGS = {
-    "heldout": {},
-    "bandai-to-cmu": {
+    "heldout": {"options": {}, "single_frame": MOCAP_FRAME},
+    "bandai-to-cmu": {"options": {
         "train_dataloader.dataset.files": ["{data}/bandai1.npz", "{data}/bandai2.npz"],
         "train_dataloader.dataset.file_weights": [0.4, 0.6],
         "val_dataloader.dataset.files": ["{data}/cmu.npz"],
         "val_dataloader.dataset.file_weights": None,
         "test_dataloader.dataset.files": ["{data}/cmu.npz"],
         "test_dataloader.dataset.file_weights": None,
-    },
+    }, "single_frame": MOCAP_FRAME},
+    "h36m": {"options": {}, "single_frame": {"clip_len": 1}},
 }
 
 
 def setting_options(setting: str, data: str) -> dict:
     """--cfg-options of a setting, with the data folder filled in."""
     return {k: [f.format(data=data) for f in v] if isinstance(v, list) and isinstance(v[0], str) else v
-            for k, v in SETTINGS[setting].items()}
+            for k, v in SETTINGS[setting]["options"].items()}
 
 
 def _option_args(options: dict) -> list[str]:
@@ -64,9 +71,10 @@ def train_curve(recipe: str, work_dir: Path, iters: int, points: int, options: d
         return list(csv.DictReader(f))
 
 
-def ridge_floor(recipe: str, options: dict, windows: int) -> dict:
-    """Fit the single-frame ridge floor on ``windows`` training windows of the recipe's dataset and
-    score it on its validation windows: MPJPE and P-MPJPE (mm)."""
+def ridge_floor(recipe: str, options: dict, single_frame: dict, windows: int) -> dict:
+    """Fit the single-frame ridge floor on ``windows`` training windows spread evenly over the
+    recipe's dataset (made single-frame by the ``single_frame`` dataset arguments) and score it on
+    its validation windows: MPJPE and P-MPJPE (mm)."""
     import numpy as np
 
     from posezoo.engine.runner import load_config
@@ -77,9 +85,10 @@ def ridge_floor(recipe: str, options: dict, windows: int) -> dict:
     cfg = load_config(recipe, options)
 
     def frames_of(section: str, count: int | None) -> tuple:
-        data = DATASETS.build(dict(cfg[section].dataset, frames=1, target="centre"))
-        indices = list(range(count or len(data)))
-        items = [item for i in range(0, len(indices), 1024) for item in data.__getitems__(indices[i:i + 1024])]
+        data = DATASETS.build(dict(cfg[section].dataset, **single_frame))
+        indices = np.linspace(0, len(data) - 1, min(count or len(data), len(data))).astype(int).tolist()
+        get = getattr(data, "__getitems__", None) or (lambda chunk: [data[i] for i in chunk])
+        items = [item for i in range(0, len(indices), 1024) for item in get(indices[i:i + 1024])]
         return (np.stack([it["inputs"][0].numpy() for it in items]),
                 np.stack([it["target"][0].numpy() for it in items]))
 
@@ -123,7 +132,7 @@ def main(argv=None) -> None:
     options = setting_options(args.setting, args.data)
     out = args.out / args.setting
     out.mkdir(parents=True, exist_ok=True)
-    floor = ridge_floor(args.recipes[0], options, args.ridge_windows)
+    floor = ridge_floor(args.recipes[0], options, SETTINGS[args.setting]["single_frame"], args.ridge_windows)
     print(f"ridge floor: {floor['mpjpe']:.1f} mm MPJPE, {floor['p_mpjpe']:.1f} mm P-MPJPE", flush=True)
     rows = []
     for recipe in args.recipes:

@@ -170,18 +170,12 @@ def test_learning_curve_of_h36m_recipes(tmp_path, monkeypatch, subjects, cameras
     """tools/lift_curve.py --setting h36m: mlp-lift-h36m trains through tools/train.py on
     VideoPose3D-format files, its curve and the single-frame ridge floor land in curves.csv."""
     import csv
-    import importlib.util
-
-    from posezoo.engine.runner import recipe_dir
 
     data = tmp_path / "h36m"
     F.write_videopose3d_files(data, subjects, cameras)
     monkeypatch.setenv("POSEZOO_H36M", str(data))
     monkeypatch.setenv("POSEZOO_H36M_2D", "gt")
-    spec = importlib.util.spec_from_file_location("posezoo_curve_tool", recipe_dir().parents[1] / "tools" / "lift_curve.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    tool.main(["mlp-lift-h36m", "--setting", "h36m", "--iters", "4", "--points", "2", "--ridge-windows", "2000",
+    _curve_tool().main(["mlp-lift-h36m", "--setting", "h36m", "--iters", "4", "--points", "2", "--ridge-windows", "2000",
                "--out", str(tmp_path / "curves")])
     with open(tmp_path / "curves" / "h36m" / "curves.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -191,6 +185,29 @@ def test_learning_curve_of_h36m_recipes(tmp_path, monkeypatch, subjects, cameras
     # the ridge floor is fitted on single frames: better than a pose of zeros, worse than perfect
     assert 1 < float(rows[-1]["pose/p_mpjpe"]) < float(rows[-1]["pose/mpjpe"]) < 300
     assert (tmp_path / "curves" / "h36m" / "curves.png").stat().st_size > 10_000
+
+
+def test_learning_curve_runs_each_recipe_as_shipped_unless_told():
+    """Without --iters every recipe trains its own schedule (the DSTformer's batch-16 steps are
+    twice the TCN's count); --iters sets one length for all. Either way, validated --points times."""
+    tool = _curve_tool()
+    own = tool.curve_options("dstformer-lift-h36m-small", None, 12, {})
+    assert own == {"train_cfg.max_iters": 6000, "train_cfg.val_interval": 500}
+    assert tool.curve_options("tcn-27f-lift-h36m", None, 12, {"x": 1}) == {
+        "x": 1, "train_cfg.max_iters": 3000, "train_cfg.val_interval": 250}
+    assert tool.curve_options("dstformer-lift-h36m-small", 40, 6, {}) == {
+        "train_cfg.max_iters": 40, "train_cfg.val_interval": 6}
+
+
+def _curve_tool():
+    import importlib.util
+
+    from posezoo.engine.runner import recipe_dir
+
+    spec = importlib.util.spec_from_file_location("posezoo_curve_tool", recipe_dir().parents[1] / "tools" / "lift_curve.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
 
 
 def test_motionbert_pickle_from_mocap_is_consistent(tmp_path, subjects, cameras):

@@ -11,9 +11,9 @@ Settings (``POSEZOO_DATA`` holds the shared mocap files):
   skeleton and other people, the gap real benchmarks add;
 - ``h36m``: the Human3.6M recipes (tcn-27f-lift-h36m, dstformer-lift-h36m-small, mlp-lift-h36m) on the
   files under ``POSEZOO_H36M`` (real Human3.6M, or the stand-in posezoo.data.h36m_files writes).
-Each recipe trains with ``tools/train.py`` for ``--iters`` iterations (its schedule rescaled), scored
-``--points`` times; its work_dir's ``curve.csv`` (posezoo.engine.curve.LearningCurveHook) gives error
-vs training seconds. The ridge floor (posezoo.evaluation.baselines.RidgeLifter, single frame) is
+Each recipe trains with ``tools/train.py`` as shipped, or for ``--iters`` iterations (its schedule
+rescaled), scored ``--points`` times; its work_dir's ``curve.csv``
+(posezoo.engine.curve.LearningCurveHook) gives error vs training seconds. The ridge floor (posezoo.evaluation.baselines.RidgeLifter, single frame) is
 fitted on ``--ridge-windows`` training windows of the first recipe's dataset. Writes
 ``<out>/curves.csv`` and ``<out>/curves.png``.
 """
@@ -60,9 +60,18 @@ def _option_args(options: dict) -> list[str]:
     return out
 
 
-def train_curve(recipe: str, work_dir: Path, iters: int, points: int, options: dict) -> list[dict]:
-    """Train ``recipe`` in a subprocess and return its curve.csv rows."""
-    opts = {**options, "train_cfg.max_iters": iters, "train_cfg.val_interval": max(1, iters // points)}
+def curve_options(recipe: str, iters: int | None, points: int, options: dict) -> dict:
+    """The --cfg-options of a curve run: ``iters`` iterations (None: the recipe's own), validated
+    ``points`` times."""
+    from posezoo.engine.runner import load_config
+
+    iters = iters or load_config(recipe, options).train_cfg.max_iters
+    return {**options, "train_cfg.max_iters": iters, "train_cfg.val_interval": max(1, iters // points)}
+
+
+def train_curve(recipe: str, work_dir: Path, iters: int | None, points: int, options: dict) -> list[dict]:
+    """Train ``recipe`` in a subprocess (see :func:`curve_options`) and return its curve.csv rows."""
+    opts = curve_options(recipe, iters, points, options)
     cmd = [sys.executable, str(ROOT / "tools" / "train.py"), recipe, "--work-dir", str(work_dir),
            "--cfg-options", *_option_args(opts)]
     print("$", " ".join(cmd), flush=True)
@@ -123,7 +132,7 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("recipes", nargs="+")
     p.add_argument("--setting", choices=sorted(SETTINGS), default="heldout")
-    p.add_argument("--iters", type=int, default=600)
+    p.add_argument("--iters", type=int, help="iterations of every recipe (default: each recipe's own)")
     p.add_argument("--points", type=int, default=6)
     p.add_argument("--ridge-windows", type=int, default=20480)
     p.add_argument("--out", type=Path, default=Path("work_dirs/lift_curve"))

@@ -175,16 +175,20 @@ def test_learning_curve_of_h36m_recipes(tmp_path, monkeypatch, subjects, cameras
     F.write_videopose3d_files(data, subjects, cameras)
     monkeypatch.setenv("POSEZOO_H36M", str(data))
     monkeypatch.setenv("POSEZOO_H36M_2D", "gt")
-    _curve_tool().main(["mlp-lift-h36m", "--setting", "h36m", "--iters", "4", "--points", "2", "--ridge-windows", "2000",
-               "--out", str(tmp_path / "curves")])
-    with open(tmp_path / "curves" / "h36m" / "curves.csv", newline="") as f:
+    _curve_tool().main(["mlp-lift-h36m", "--setting", "h36m", "--iters", "4", "--points", "2",
+                        "--ridge-windows", "2000", "--out", str(tmp_path / "curves")])
+    out = tmp_path / "curves" / "h36m"
+    # plain newlines, so that rows appended by hand or by other tools stay rows
+    assert b"\r" not in (out / "curves.csv").read_bytes()
+    assert b"\r" not in (out / "mlp-lift-h36m" / "curve.csv").read_bytes()
+    with open(out / "curves.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [(r["recipe"], int(r["iter"])) for r in rows] == [("mlp-lift-h36m", 2), ("mlp-lift-h36m", 4),
                                                               ("ridge (floor)", 0)]
     assert all(0 < float(r["pose/mpjpe"]) < 2000 for r in rows)
     # the ridge floor is fitted on single frames: better than a pose of zeros, worse than perfect
     assert 1 < float(rows[-1]["pose/p_mpjpe"]) < float(rows[-1]["pose/mpjpe"]) < 300
-    assert (tmp_path / "curves" / "h36m" / "curves.png").stat().st_size > 10_000
+    assert (out / "curves.png").stat().st_size > 10_000
 
 
 def test_learning_curve_runs_each_recipe_as_shipped_unless_told():

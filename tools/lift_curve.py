@@ -151,7 +151,7 @@ def main(argv=None) -> None:
                  "pose/mpjpe": round(floor["mpjpe"], 3), "pose/p_mpjpe": round(floor["p_mpjpe"], 3)})
     fields = list(dict.fromkeys(k for r in rows for k in r))
     with open(out / "curves.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
+        writer = csv.DictWriter(f, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
     plot([r for r in rows if r["recipe"] != "ridge (floor)"], floor, out / "curves.png",

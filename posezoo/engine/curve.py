@@ -52,7 +52,7 @@ class LearningCurveHook(Hook):
                **{k: round(float(v), 3) for k, v in metrics.items()}}
         new = not path.exists()
         with open(path, "a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(row))
+            writer = csv.DictWriter(f, fieldnames=list(row), lineterminator="\n")
             if new:
                 writer.writeheader()
             writer.writerow(row)

@@ -12,6 +12,7 @@ from posezoo.data import h36m_files as F
 from posezoo.data.datasets import SH_16_TO_H36M_17, VideoPose3DH36MDataset
 from posezoo.data.readers import H36M_CAMERAS, DataFormatError
 from posezoo.data.transforms import denormalize_screen_coordinates
+from tests.conftest import load_tool
 
 
 @pytest.fixture(scope="module")
@@ -127,10 +128,6 @@ def _run(recipe, options, tmp_path, monkeypatch, data):
 def test_tcn_h36m_recipe_end_to_end(tmp_path, monkeypatch, subjects, cameras):
     """tcn-27f-lift-h36m on VideoPose3D-format files: trains, validates, tests; the saved model's
     meta names the data and its license, and the results' label follows overridden files."""
-    import importlib.util
-
-    from posezoo.engine.runner import recipe_dir
-
     data = tmp_path / "h36m"
     F.write_videopose3d_files(data, subjects, cameras)
     options = {"train_cfg.max_iters": 4, "train_dataloader.batch_size": 64, "val_dataloader.batch_size": 256,
@@ -139,9 +136,7 @@ def test_tcn_h36m_recipe_end_to_end(tmp_path, monkeypatch, subjects, cameras):
     saved = json.loads((work / "best" / "config.json").read_text())["meta"]
     assert saved["license"] == "Human3.6M license (research only)" and saved["code_license"] == "CC-BY-NC-4.0"
     assert [s["file"] for s in saved["data"]["sources"]] == ["data_3d_h36m.npz", "data_2d_h36m_gt.npz", "cameras.pkl"]
-    spec = importlib.util.spec_from_file_location("posezoo_test_tool", recipe_dir().parents[1] / "tools" / "test.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("test")
     base = ["tcn-27f-lift-h36m", "--checkpoint", str(work / "best"), "--work-dir", str(tmp_path / "test"),
             "--cfg-options", "model.model.channels=32", "test_dataloader.dataset.stride=9"]
     got = tool.main(base)
@@ -175,7 +170,7 @@ def test_learning_curve_of_h36m_recipes(tmp_path, monkeypatch, subjects, cameras
     F.write_videopose3d_files(data, subjects, cameras)
     monkeypatch.setenv("POSEZOO_H36M", str(data))
     monkeypatch.setenv("POSEZOO_H36M_2D", "gt")
-    _curve_tool().main(["mlp-lift-h36m", "--setting", "h36m", "--iters", "4", "--points", "2",
+    load_tool("lift_curve").main(["mlp-lift-h36m", "--setting", "h36m", "--iters", "4", "--points", "2",
                         "--ridge-windows", "2000", "--out", str(tmp_path / "curves")])
     out = tmp_path / "curves" / "h36m"
     # plain newlines, so that rows appended by hand or by other tools stay rows
@@ -194,24 +189,13 @@ def test_learning_curve_of_h36m_recipes(tmp_path, monkeypatch, subjects, cameras
 def test_learning_curve_runs_each_recipe_as_shipped_unless_told():
     """Without --iters every recipe trains its own schedule (the DSTformer's batch-16 steps are
     twice the TCN's count); --iters sets one length for all. Either way, validated --points times."""
-    tool = _curve_tool()
+    tool = load_tool("lift_curve")
     own = tool.curve_options("dstformer-lift-h36m-small", None, 12, {})
     assert own == {"train_cfg.max_iters": 6000, "train_cfg.val_interval": 500}
     assert tool.curve_options("tcn-27f-lift-h36m", None, 12, {"x": 1}) == {
         "x": 1, "train_cfg.max_iters": 3000, "train_cfg.val_interval": 250}
     assert tool.curve_options("dstformer-lift-h36m-small", 40, 6, {}) == {
         "train_cfg.max_iters": 40, "train_cfg.val_interval": 6}
-
-
-def _curve_tool():
-    import importlib.util
-
-    from posezoo.engine.runner import recipe_dir
-
-    spec = importlib.util.spec_from_file_location("posezoo_curve_tool", recipe_dir().parents[1] / "tools" / "lift_curve.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
 
 
 def test_motionbert_pickle_from_mocap_is_consistent(tmp_path, subjects, cameras):
@@ -233,9 +217,6 @@ def test_lift_scored_end_to_end_on_h36m_files(tmp_path, data_dir):
     The 2D is given back in pixels exactly as projected; the Stacked-Hourglass-like file has 16
     joints and lacks the neck/nose; the default lifter scores far below a broken pairing's error,
     and the JSON's per-video rows add up to the frames scored."""
-    import importlib.util
-    from pathlib import Path
-
     from posezoo.evaluation.lift_eval import h36m_videos
 
     subjects = F.mocap_subjects([data_dir / "bandai1.npz"], max_frames=60, split_rule="auto", retarget=True)
@@ -259,9 +240,7 @@ def test_lift_scored_end_to_end_on_h36m_files(tmp_path, data_dir):
     moved = np.abs(face[0].keypoints - videos[0].keypoints).max(axis=(0, 2)) > 0.5  # pixels
     assert list(np.flatnonzero(moved)) == [7, 8, 10]  # spine, thorax, head
 
-    spec = importlib.util.spec_from_file_location("lift_h36m", Path(__file__).parent.parent / "tools" / "lift_h36m.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("lift_h36m")
     out = tmp_path / "gt.json"
     assert tool.main([str(tmp_path), "--out", str(out)]) == 0
     result = json.loads(out.read_text())["results"]["tcn-s-81f-lift.mocap"]

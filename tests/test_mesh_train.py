@@ -21,11 +21,10 @@ from posezoo.engine.hooks import check_dataset
 from posezoo.engine.runner import check_paths, load_config
 from posezoo.engine.tasks import MeshTask
 from posezoo.models.mesh import SMPLBody, axis_angle_to_rotmat, flip_thetas
-from tests.conftest import write_body_model
+from tests.conftest import load_tool, write_body_model
 
 pytest.importorskip("smplx")  # poses the body model
 
-ROOT = Path(__file__).resolve().parent.parent
 TINY = dict(name="dstformer-mesh", dim_feat=16, dim_rep=16, depth=1, num_heads=2, mlp_ratio=2, maxlen=16,
             hidden_dim=32)
 
@@ -192,11 +191,7 @@ def test_bad_input_fails_before_training(mesh_data, tmp_path):
 
 def run_tool(name: str, args: list[str], root: Path, monkeypatch):
     """``tools/<name>.py ARGS`` in this process (as the user runs it, less the interpreter start)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(f"tools_{name}", ROOT / "tools" / f"{name}.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool(name)
     monkeypatch.setenv("POSEZOO_DATA", str(root))
     monkeypatch.setenv("POSEZOO_SMPL", str(root))
     threads = torch.get_num_threads()

@@ -13,9 +13,9 @@ Settings (``POSEZOO_DATA`` holds the shared mocap files):
   files under ``POSEZOO_H36M`` (real Human3.6M, or the stand-in posezoo.data.h36m_files writes).
 Each recipe trains with ``tools/train.py`` as shipped, or for ``--iters`` iterations (its schedule
 rescaled), scored ``--points`` times; its work_dir's ``curve.csv``
-(posezoo.engine.curve.LearningCurveHook) gives error vs training seconds. The ridge floor (posezoo.evaluation.baselines.RidgeLifter, single frame) is
-fitted on ``--ridge-windows`` training windows of the first recipe's dataset. Writes
-``<out>/curves.csv`` and ``<out>/curves.png``.
+(posezoo.engine.curve.LearningCurveHook) gives error vs training seconds. The ridge floor
+(posezoo.evaluation.baselines.RidgeLifter, single frame) is fitted on ``--ridge-windows`` training
+windows of the first recipe's dataset. Writes ``<out>/curves.csv`` and ``<out>/curves.png``.
 """
 from __future__ import annotations
 

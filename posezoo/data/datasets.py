@@ -541,8 +541,8 @@ class MotionBERTH36MDataset(_SequenceLiftDataset):
     Inputs as MotionBERT's DataReaderH36M: the stored 2D (SH detections) normalised with each
     camera's resolution, with the stored confidence; ``gt_2d``: the ground-truth projections
     (``joint3d_image``'s u, v) with confidence 1 instead, as MotionBERT's ``gt_2d`` option. Videos
-    are the runs of equal ``source``; windows every ``stride`` frames (official: 81 train, 243 test; a video's tail after its last
-    full window is dropped), shorter videos resampled.
+    are the runs of equal ``source``; windows every ``stride`` frames (official: 81 train, 243 test;
+    a video's tail after its last full window is dropped), shorter videos resampled.
 
     ``target="metres"``: ``joints_2.5d_image`` root-relative / 1000 (the official evaluation
     space, which is the pixel-aligned "2.5D" camera frame scaled to mm); ``"normalised"``: the

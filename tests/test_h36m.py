@@ -1,6 +1,7 @@
-"""Human3.6M as users hold it: VideoPose3D's npz files (+ mmpose's cameras.pkl) and MotionBERT's
-pickle, written from the shared mocap (posezoo.data.h36m_files); the camera of every view, missing
-views, the detectors' joint layouts, and the H36M recipes end to end under the real Runner."""
+"""Human3.6M as users hold it: VideoPose3D's npz files (+ mmpose's cameras.pkl, else the published
+calibration) and MotionBERT's pickle, written from the shared mocap (posezoo.data.h36m_files); the
+camera of every view, missing views, the detectors' joint layouts, and the H36M recipes end to end
+under the real Runner."""
 from __future__ import annotations
 
 import json
@@ -88,6 +89,66 @@ def test_videopose3d_views_pair_with_their_cameras(tmp_path, subjects, cameras):
     short = _write_2d(tmp_path / "short.npz", subjects, cameras, lambda s, a, kp: kp[1:] if s == "S9" else kp)
     with pytest.raises(DataFormatError, match="cannot say which camera"):
         VideoPose3DH36MDataset(paths["data_3d"], short, paths["cameras"], split="test", clip_len=27)
+
+
+def _hamilton(a, b):
+    """Quaternion product a * b, (w, x, y, z)."""
+    w1, v1, w2, v2 = a[0], np.asarray(a[1:]), b[0], np.asarray(b[1:])
+    return np.array([w1 * w2 - v1 @ v2, *(w1 * v2 + w2 * v1 + np.cross(v1, v2))])
+
+
+def test_published_calibration_matches_the_quaternions_and_the_studio():
+    """Human3.6M's own calibration, for VideoPose3D's files (which carry none): R is the rotation
+    of the published quaternion (checked against q* (X - t) q), and every camera of every subject
+    sits where the studio's are (transfer.md section 3: 1.46-1.63 m high, 4.1-5.7 m from the
+    origin, looking 10.5-16 degrees down), with a person at the origin inside the image."""
+    from posezoo.data.h36m_calibration import EXTRINSICS, h36m_calibration
+
+    cams = h36m_calibration()
+    assert sorted({s for s, _ in cams}) == ["S1", "S11", "S5", "S6", "S7", "S8", "S9"] and len(cams) == 28
+    point = np.array([0.3, -0.2, 1.1])
+    for (subject, cam_id), cam in cams.items():
+        q, centre = EXTRINSICS[subject][H36M_CAMERAS.index(cam_id)]
+        q = np.asarray(q) / np.linalg.norm(q)
+        rotated = _hamilton(_hamilton(q * [1, -1, -1, -1], [0, *(point - np.asarray(centre) / 1000)]), q)[1:]
+        np.testing.assert_allclose((point - cam["T"].ravel()) @ cam["R"], rotated, atol=1e-9)
+        np.testing.assert_allclose(cam["R"].T @ cam["R"], np.eye(3), atol=1e-6)
+        assert np.linalg.det(cam["R"]) == pytest.approx(1.0, abs=1e-6)
+        height, ground = cam["T"][2, 0], np.linalg.norm(cam["T"][:2, 0])
+        down = np.degrees(np.arcsin(-cam["R"][2, 2]))  # the optical axis (3rd column) below horizontal
+        assert 1.45 <= height <= 1.64 and 4.1 <= ground <= 5.7 and 10.0 <= down <= 16.5, (subject, cam_id)
+        body = (np.array([[0, 0, 0.0], [0, 0, 1.8]]) - cam["T"].ravel()) @ cam["R"]  # feet and head
+        pixels = body[:, :2] / body[:, 2:] * cam["f"].ravel() + cam["c"].ravel()
+        assert np.all(body[:, 2] > 3.5) and np.all((pixels > 0) & (pixels < [cam["w"], cam["h"]])), (subject, cam_id)
+        assert 1140 < cam["f"].min() and cam["f"].max() < 1155
+
+
+def test_videopose3d_files_alone_use_the_published_calibration(tmp_path, subjects):
+    """VideoPose3D's two npz files and no cameras.pkl: the targets are moved into each camera with
+    Human3.6M's published calibration, and the data sources say so; a cameras.pkl beside the npz
+    files is read instead; a named one that does not exist is a clear error."""
+    from posezoo.data.datasets import PUBLISHED_CALIBRATION
+    from posezoo.data.h36m_calibration import h36m_calibration
+
+    published = h36m_calibration()
+    paths = F.write_videopose3d_files(tmp_path, subjects, published)
+    paths["cameras"].unlink()
+    ds = VideoPose3DH36MDataset(paths["data_3d"], paths["data_2d"], split="test", clip_len=27)
+    assert ds.cameras == PUBLISHED_CALIBRATION
+    assert ds.metainfo["sources"][-1]["file"] == PUBLISHED_CALIBRATION
+    _check_pairs(ds, subjects, published)
+    for seq in ds.sequences:
+        m = seq["meta"]
+        cam = published[(m["subject"], m["camera"])]
+        points = (subjects[m["subject"]][m["action"]].astype(np.float64) - cam["T"].ravel()) @ cam["R"]
+        np.testing.assert_allclose(seq["target"], (points - points[:, :1])[:len(seq["target"])], atol=1e-5)
+
+    F.write_videopose3d_files(tmp_path, subjects, F.h36m_cameras(subjects))  # the stand-in's own cameras
+    beside = VideoPose3DH36MDataset(paths["data_3d"], paths["data_2d"], split="test", clip_len=27)
+    assert beside.cameras == str(paths["cameras"])
+    assert not np.allclose(beside.sequences[0]["target"], ds.sequences[0]["target"], atol=1e-3)
+    with pytest.raises(FileNotFoundError, match="elsewhere.pkl"):
+        VideoPose3DH36MDataset(paths["data_3d"], paths["data_2d"], tmp_path / "elsewhere.pkl", split="test")
 
 
 def test_videopose3d_detector_layouts(tmp_path, subjects, cameras):

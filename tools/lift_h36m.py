@@ -6,8 +6,9 @@ MPJPE / P-MPJPE in mm), through exactly what a user calls.
     python tools/lift_h36m.py H36M_FOLDER [--2d gt] [--model NAME ...] [--flip] [--out results.json]
     python tools/lift_h36m.py PROXY_FOLDER --make-proxy [--data ../shared/data]
 
-H36M_FOLDER holds VideoPose3D's ``data_3d_h36m.npz``, ``data_2d_h36m_<2d>.npz`` and mmpose's
-``cameras.pkl`` (docs/training.md, "Human3.6M as users hold it"). ``--make-proxy`` first writes
+H36M_FOLDER holds VideoPose3D's ``data_3d_h36m.npz`` and ``data_2d_h36m_<2d>.npz``, and mmpose's
+``cameras.pkl`` if you have it (without: Human3.6M's published calibration; docs/training.md,
+"Human3.6M as users hold it"). ``--make-proxy`` first writes
 such files from the shared mocap clips that the default lifter's recipe holds out (``auto`` split),
 their joints on Human3.6M's definitions, at 50 fps, seen by four Human3.6M-like cameras: ground-truth
 2D (``--2d gt``), Stacked-Hourglass-like 2D (``--2d sh_like``: detector errors, 16 joints, no
@@ -48,7 +49,8 @@ def make_proxy(folder: Path, data: Path, max_frames: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("folder", type=Path, help="folder with data_3d_h36m.npz, data_2d_h36m_<2d>.npz, cameras.pkl")
+    parser.add_argument("folder", type=Path, help="folder with data_3d_h36m.npz, data_2d_h36m_<2d>.npz "
+                        "[, cameras.pkl; else Human3.6M's published calibration]")
     parser.add_argument("--2d", dest="source", default="gt", help="which data_2d_h36m_<2d>.npz (default gt)")
     parser.add_argument("--model", nargs="+", default=[DEFAULT_MODEL], help="entry names or saved folders")
     parser.add_argument("--flip", action="store_true", help="posezoo.lift(flip=True)")
@@ -67,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         make_proxy(args.folder, args.data, args.max_frames)
         console.print(f"wrote the mocap stand-in to {args.folder}")
     videos, missing = h36m_videos(args.folder / "data_3d_h36m.npz", args.folder / f"data_2d_h36m_{args.source}.npz",
-                                  args.folder / "cameras.pkl", subjects=args.subjects)
+                                  subjects=args.subjects)
     if missing:
         console.print(f"[yellow]no 2D for {len(missing)} views, skipped: {', '.join(missing[:6])}"
                       f"{' ...' if len(missing) > 6 else ''}")

@@ -590,6 +590,24 @@ H36M_SUBJECTS = {"train": ("S1", "S5", "S6", "S7", "S8"), "test": ("S9", "S11")}
 SH_16_TO_H36M_17 = (6, 2, 1, 0, 3, 4, 5, 7, 8, -1, 9, 13, 14, 15, 12, 11, 10)
 
 
+PUBLISHED_CALIBRATION = "Human3.6M's published calibration (posezoo.data.h36m_calibration)"
+
+
+def h36m_cameras_for(data_3d, cameras=None) -> tuple[dict[tuple[str, str], dict], str]:
+    """The calibration that goes with ``data_3d``, and where it came from: ``cameras`` (mmpose's
+    ``cameras.pkl``) when given, else a ``cameras.pkl`` beside ``data_3d``, else Human3.6M's published
+    calibration (:func:`posezoo.data.h36m_calibration.h36m_calibration`), which VideoPose3D keeps in
+    its code rather than in its files."""
+    if cameras is None:
+        beside = Path(str(data_3d)).with_name("cameras.pkl")
+        if not beside.is_file():
+            from posezoo.data.h36m_calibration import h36m_calibration
+
+            return h36m_calibration(), PUBLISHED_CALIBRATION
+        cameras = beside
+    return read_h36m_cameras(cameras), str(cameras)
+
+
 def _camera_views(views, where: str) -> list[tuple[str, np.ndarray | None]]:
     """(camera id, view or None if missing) of one VideoPose3D 2D entry.
 
@@ -629,7 +647,9 @@ class VideoPose3DH36MDataset(_SequenceLiftDataset):
     """Human3.6M from VideoPose3D's ``data_3d_h36m.npz`` + ``data_2d_h36m_<source>.npz``.
 
     The world 3D (32 joints, metres) is reduced to the 17 joints and moved into each camera's frame
-    with mmpose's ``cameras.pkl`` (``X_cam = (X_world - T) @ R``); the 2D of that camera is
+    (``X_cam = (X_world - T) @ R``) with the calibration :func:`h36m_cameras_for` finds: mmpose's
+    ``cameras.pkl`` when given or beside ``data_3d``, else Human3.6M's published calibration (all
+    VideoPose3D's files need). The 2D of that camera is
     brought to H36M-17 (:func:`_h36m_17_pixels`: CPN / ground truth as stored, COCO detections converted,
     Stacked Hourglass's 16 joints with the neck/nose missing) and normalised with VideoPose3D's
     ``normalize_screen_coordinates`` (confidence 1 unless stored; missing joints (0, 0, 0)).
@@ -645,14 +665,15 @@ class VideoPose3DH36MDataset(_SequenceLiftDataset):
     ``license`` labels the data in ``metainfo`` (the license a model trained on it inherits).
     """
 
-    def __init__(self, data_3d, data_2d, cameras, split: str = "train", subjects=None, actions=None,
+    def __init__(self, data_3d, data_2d, cameras=None, split: str = "train", subjects=None, actions=None,
                  clip_len: int = 243, stride: int | None = None, seed: int = 0, flip: bool | None = None,
                  corrupt: dict | None = None, license: str = H36M_LICENSE):
         _check_split(split)
-        self.split, self.source_files, self.license = split, [data_3d, data_2d, cameras], license
+        self.split, self.license = split, license
         poses_3d = read_videopose3d_3d(data_3d)
         poses_2d, meta_2d = read_videopose3d_2d(data_2d)
-        cams = read_h36m_cameras(cameras)
+        cams, self.cameras = h36m_cameras_for(data_3d, cameras)
+        self.source_files = [data_3d, data_2d, self.cameras]
         self.sequences, self.missing_views = [], []
         for subject in subjects or H36M_SUBJECTS[split]:
             if subject not in poses_3d or subject not in poses_2d:
@@ -672,7 +693,7 @@ class VideoPose3DH36MDataset(_SequenceLiftDataset):
                         continue
                     cam = cams.get((subject, cam_id))
                     if cam is None:
-                        raise DataFormatError(f"{cameras}: no camera ({subject!r}, {cam_id!r})")
+                        raise DataFormatError(f"{self.cameras}: no camera ({subject!r}, {cam_id!r})")
                     n = min(len(world), len(kp))
                     w, h = (float(cam[k]) if k in cam else v for k, v in zip("wh", H36M_RESOLUTION[cam_id]))
                     points = (world[:n] - np.asarray(cam["T"], np.float64).reshape(1, 1, 3)) @ np.asarray(cam["R"])

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from posezoo.data.h36m_calibration import INTRINSICS
 from posezoo.data.layouts import KEYPOINT_LAYOUTS, KeypointLayout, get_layout, normalise_joint_names
 from posezoo.errors import InputError, InputNotFoundError
 
@@ -290,10 +291,9 @@ def read_motion_npz(path) -> MotionFile:
 
 # The 17 of Human3.6M's 32 joints that VideoPose3D keeps (h36m_dataset.py remove_joints).
 H36M_32_TO_17 = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
-# VideoPose3D's camera order and the image size of each camera.
-H36M_CAMERAS = ("54138969", "55011271", "58860488", "60457274")
-H36M_RESOLUTION = {"54138969": (1000, 1002), "55011271": (1000, 1000),
-                   "58860488": (1000, 1000), "60457274": (1000, 1002)}
+# VideoPose3D's camera order and the image size (w, h) of each camera.
+H36M_CAMERAS = tuple(INTRINSICS)
+H36M_RESOLUTION = {cam: size for cam, (*_, size) in INTRINSICS.items()}
 
 
 def _read_npz_objects(path, keys) -> dict:

@@ -30,7 +30,7 @@ class Video:
     size: tuple[int, int]
 
 
-def h36m_videos(data_3d, data_2d, cameras, subjects=None, actions=None) -> tuple[list[Video], list[str]]:
+def h36m_videos(data_3d, data_2d, cameras=None, subjects=None, actions=None) -> tuple[list[Video], list[str]]:
     """The test videos of VideoPose3D-format files (read and paired by
     :class:`posezoo.data.datasets.VideoPose3DH36MDataset`) with their 2D back in pixels, and the
     views the 2D file lacks."""

@@ -648,10 +648,10 @@ class VideoPose3DH36MDataset(_SequenceLiftDataset):
 
     The world 3D (32 joints, metres) is reduced to the 17 joints and moved into each camera's frame
     (``X_cam = (X_world - T) @ R``) with the calibration :func:`h36m_cameras_for` finds: mmpose's
-    ``cameras.pkl`` when given or beside ``data_3d``, else Human3.6M's published calibration (all
-    VideoPose3D's files need). The 2D of that camera is
-    brought to H36M-17 (:func:`_h36m_17_pixels`: CPN / ground truth as stored, COCO detections converted,
-    Stacked Hourglass's 16 joints with the neck/nose missing) and normalised with VideoPose3D's
+    ``cameras.pkl`` when given or beside ``data_3d``, else Human3.6M's published calibration, so
+    VideoPose3D's two files suffice. The 2D of that camera is brought to H36M-17
+    (:func:`_h36m_17_pixels`: CPN / ground truth as stored, COCO detections converted, Stacked
+    Hourglass's 16 joints with the neck/nose missing) and normalised with VideoPose3D's
     ``normalize_screen_coordinates`` (confidence 1 unless stored; missing joints (0, 0, 0)).
     Sequences are cut to the shorter of 2D and 3D (VideoPose3D trims the 2D). ``subjects``
     defaults to the protocol's split (train S1, S5, S6, S7, S8; test S9, S11).

@@ -222,7 +222,7 @@ def test_dstformer_h36m_recipe_end_to_end(tmp_path, monkeypatch, subjects, camer
 
 
 @pytest.mark.slow
-def test_learning_curve_of_h36m_recipes(tmp_path, monkeypatch, subjects, cameras):
+def test_learning_curve_of_h36m_recipes(tmp_path, monkeypatch, data_dir, subjects, cameras):
     """tools/lift_curve.py --setting h36m: mlp-lift-h36m trains through tools/train.py on
     VideoPose3D-format files, its curve and the single-frame ridge floor land in curves.csv."""
     import csv
@@ -231,6 +231,7 @@ def test_learning_curve_of_h36m_recipes(tmp_path, monkeypatch, subjects, cameras
     F.write_videopose3d_files(data, subjects, cameras)
     monkeypatch.setenv("POSEZOO_H36M", str(data))
     monkeypatch.setenv("POSEZOO_H36M_2D", "gt")
+    monkeypatch.setenv("POSEZOO_DATA", str(data_dir))  # the tool sets it from --data for its recipes
     load_tool("lift_curve").main(["mlp-lift-h36m", "--setting", "h36m", "--iters", "4", "--points", "2",
                         "--ridge-windows", "2000", "--out", str(tmp_path / "curves")])
     out = tmp_path / "curves" / "h36m"

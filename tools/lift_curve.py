@@ -5,7 +5,7 @@ the ridge-regression floor fitted on the same data.
     python tools/lift_curve.py tcn-s-81f-lift-mocap mlp-lift-mocap --setting bandai-to-cmu --iters 600 ...
     POSEZOO_H36M=h36m POSEZOO_H36M_2D=gt python tools/lift_curve.py tcn-27f-lift-h36m mlp-lift-h36m --setting h36m
 
-Settings (``POSEZOO_DATA`` holds the shared mocap files):
+Settings (``--data``, default ``$POSEZOO_DATA``, holds the shared mocap files; every recipe reads them there):
 - ``heldout``: each recipe's own data, scored on its held-out clips;
 - ``bandai-to-cmu``: trained on Bandai-Namco 1 + 2 only, scored on CMU's test clips: another marker
   skeleton and other people, the gap real benchmarks add;
@@ -138,6 +138,7 @@ def main(argv=None) -> None:
     p.add_argument("--out", type=Path, default=Path("work_dirs/lift_curve"))
     p.add_argument("--data", default=os.environ.get("POSEZOO_DATA", "data"), help="folder of the mocap files")
     args = p.parse_args(argv)
+    os.environ["POSEZOO_DATA"] = str(args.data)  # the recipes' own files too (they read POSEZOO_DATA)
     options = setting_options(args.setting, args.data)
     out = args.out / args.setting
     out.mkdir(parents=True, exist_ok=True)
@@ -160,4 +161,6 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from posezoo.cli import run_script
+
+    sys.exit(run_script("tools/lift_curve.py", main))

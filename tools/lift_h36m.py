@@ -97,4 +97,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from posezoo.cli import run_script
+
+    sys.exit(run_script("tools/lift_h36m.py", main))

@@ -428,17 +428,16 @@ def test_tool_scripts_exit_2_with_one_line(capsys):
         run_script("tools/train.py", train_main, ["no-such-recipe", "--debug"])
 
 
-def test_benchmark_tools_name_missing_data_in_one_line(tmp_path, capsys, monkeypatch):
-    """tools/lift_curve.py and tools/lift_h36m.py without their data files: exit 2, one line naming
-    the file, no traceback."""
-    from tests.conftest import load_tool
-
-    monkeypatch.setenv("POSEZOO_DATA", str(tmp_path))  # lift_curve sets it from --data: restored after
-    code = run_script("tools/lift_curve.py", load_tool("lift_curve").main,
-                      ["mlp-lift-mocap", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")])
-    assert_one_line_error(code, capsys.readouterr().err, "tools/lift_curve.py: error:", "nowhere/bandai1.npz")
-    code = run_script("tools/lift_h36m.py", load_tool("lift_h36m").main, [str(tmp_path)])
-    assert_one_line_error(code, capsys.readouterr().err, "tools/lift_h36m.py: error:", "data_3d_h36m.npz")
+def test_benchmark_tools_name_missing_data_in_one_line(tmp_path):
+    """tools/lift_curve.py and tools/lift_h36m.py run as users run them, without their data files:
+    exit 2, one line naming the file, no traceback."""
+    env = dict(os.environ, POSEZOO_DATA=str(tmp_path / "unset"))
+    for args, mention in ((["tools/lift_curve.py", "mlp-lift-mocap", "--data", str(tmp_path / "nowhere"),
+                            "--out", str(tmp_path / "out")], "nowhere/bandai1.npz"),
+                          (["tools/lift_h36m.py", str(tmp_path)], "data_3d_h36m.npz")):
+        proc = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+        prog = args[0]
+        assert_one_line_error(proc.returncode, proc.stderr, f"{prog}: error:", mention)
 
 
 def test_debug_shows_the_traceback(tmp_path, capsys):
